@@ -1,0 +1,406 @@
+//! The sans-IO read side: bytes in, validated frames and messages out.
+//!
+//! The [`Decoder`] owns a fixed-size input buffer and a message buffer that keeps its capacity
+//! between messages. A frame whose payload is already whole in the input buffer is unmasked in
+//! place and handed out without a copy; anything longer is unmasked straight into the message
+//! buffer as its bytes arrive, so text is validated piece by piece and fails on the first bad
+//! piece (RFC 6455 §8.1), and `max_read_limit` is checked against each header before any
+//! payload memory is spent.
+//!
+//! Call order: put bytes in with [`Decoder::read_buf`] + [`Decoder::advance`] (zero copy from a
+//! socket) or [`Decoder::feed`]; then call [`Decoder::poll_message`] (or
+//! [`Decoder::poll_frame`]) until it returns `Ok(None)`, which means it needs more bytes. An
+//! event borrows the decoder; drop it before the next call. After an error the decoder is
+//! failed for good: every later poll returns [`Error::WebSocketClosed`].
+
+use crate::close::CloseFrame;
+use crate::error::Error;
+use crate::frame::{Header, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode};
+use crate::mask::apply_mask;
+use crate::role::{Config, Role};
+use crate::utf8::Utf8Validator;
+
+/// A complete message or a control frame, as [`Decoder::poll_message`] returns them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// A whole text or binary message. Text has been validated as UTF-8.
+    Message {
+        /// [`OpCode::Text`] or [`OpCode::Binary`].
+        op: OpCode,
+        /// The RSV bits of the message's first frame (`0x40` = compressed).
+        rsv: u8,
+        /// The unmasked payload of all its fragments.
+        payload: &'a [u8],
+    },
+    /// A ping; the peer expects a pong with the same payload.
+    Ping(&'a [u8]),
+    /// A pong.
+    Pong(&'a [u8]),
+    /// A close frame, validated (code allowed on the wire, reason UTF-8).
+    Close {
+        /// The parsed code and reason.
+        frame: CloseFrame<'a>,
+        /// The raw body, to echo back unchanged.
+        body: &'a [u8],
+    },
+}
+
+/// One frame, as [`Decoder::poll_frame`] returns it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Frame<'a> {
+    /// FIN: the last frame of its message.
+    pub is_final: bool,
+    /// The RSV bits as they sit in the first header byte.
+    pub rsv: u8,
+    /// The frame type.
+    pub op: OpCode,
+    /// The unmasked payload.
+    pub payload: &'a [u8],
+}
+
+#[derive(Debug, Clone, Copy)]
+enum State {
+    /// Waiting for the next header.
+    Header,
+    /// Copying a data frame's payload into the message buffer.
+    Payload { header: Header, remaining: u64, offset: usize },
+    /// Failed or closed: nothing more is read.
+    Done,
+}
+
+/// What one step produced, before it is shaped into an [`Event`] or a [`Frame`].
+pub(crate) enum Output {
+    /// A data frame or message: payload in the input buffer (`Some(range)`) or the message buffer.
+    Data { is_final: bool, rsv: u8, op: OpCode, input: Option<(usize, usize)> },
+    /// A control frame, its payload at `range` of the input buffer.
+    Control { op: OpCode, start: usize, end: usize },
+}
+
+/// The read half of the protocol engine. See the [module docs](self) for the call order.
+#[derive(Debug)]
+pub struct Decoder {
+    role: Role,
+    limit: u64,
+    /// RSV bits that a negotiated extension claims on a message's first frame.
+    rsv_allowed: u8,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    state: State,
+    /// Assembled payload of the message (or, in frame mode, the frame) in progress.
+    msg: Vec<u8>,
+    /// Set when the last output borrowed `msg`: it is cleared at the next poll.
+    msg_taken: bool,
+    /// The opcode and RSV bits of the fragmented message in progress.
+    fragment: Option<(OpCode, u8)>,
+    /// Payload bytes of the message in progress, counted against `limit`.
+    msg_len: u64,
+    utf8: Utf8Validator,
+}
+
+impl Decoder {
+    /// A decoder for `config.role` with a read buffer of `config`'s size.
+    pub fn new(config: &Config) -> Self {
+        Self {
+            role: config.role,
+            limit: config.max_read_limit as u64,
+            rsv_allowed: 0,
+            buf: vec![0; config.read_buffer_size().max(MAX_HEADER_LEN + MAX_CONTROL_PAYLOAD)],
+            start: 0,
+            end: 0,
+            state: State::Header,
+            msg: Vec::new(),
+            msg_taken: false,
+            fragment: None,
+            msg_len: 0,
+            utf8: Utf8Validator::new(),
+        }
+    }
+
+    /// Lets RSV bits through on the first frame of a message, for a negotiated extension
+    /// (`0x40` for permessage-deflate). RSV bits on continuation or control frames stay errors.
+    pub fn set_reserved_bits(&mut self, rsv: u8) {
+        self.rsv_allowed = rsv & 0x70;
+    }
+
+    /// The free tail of the input buffer, to read socket bytes into. Never empty.
+    pub fn read_buf(&mut self) -> &mut [u8] {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        } else if self.start > 0 {
+            // Only a partial header or control frame is ever left over (data payloads are
+            // drained as they arrive), so this moves at most a few dozen bytes.
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        &mut self.buf[self.end..]
+    }
+
+    /// Marks `n` bytes of [`Decoder::read_buf`] as filled.
+    pub fn advance(&mut self, n: usize) {
+        self.end = (self.end + n).min(self.buf.len());
+    }
+
+    /// Copies as much of `data` into the input buffer as fits and returns how much that was.
+    /// Poll until `Ok(None)` before feeding the rest.
+    pub fn feed(&mut self, data: &[u8]) -> usize {
+        let room = self.read_buf();
+        let n = room.len().min(data.len());
+        room[..n].copy_from_slice(&data[..n]);
+        self.end += n;
+        n
+    }
+
+    /// Bytes received but not yet decoded.
+    pub fn buffered(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// Whether a fragmented message, or a frame's payload, is in progress.
+    pub fn in_message(&self) -> bool {
+        self.fragment.is_some() || matches!(self.state, State::Payload { .. })
+    }
+
+    /// Parses the next frame header without consuming anything, or `Ok(None)` if it is not
+    /// whole yet (or a frame's payload is still being read). Applies the same checks as
+    /// [`Decoder::poll_frame`].
+    pub fn peek_header(&self) -> Result<Option<Header>, Error> {
+        match self.state {
+            State::Header => Ok(self.parse_header()?.map(|(h, _)| h)),
+            State::Payload { .. } => Ok(None),
+            State::Done => Err(Error::WebSocketClosed),
+        }
+    }
+
+    /// The next whole message or control frame, or `Ok(None)` when more bytes are needed.
+    #[inline]
+    pub fn poll_message(&mut self) -> Result<Option<Event<'_>>, Error> {
+        let Some(out) = self.step(false)? else { return Ok(None) };
+        Ok(Some(self.event(out)))
+    }
+
+    /// Shapes a step's output (from a message-mode step) as an [`Event`].
+    pub(crate) fn event(&self, out: Output) -> Event<'_> {
+        match out {
+            Output::Data { op, rsv, input, .. } => Event::Message { op, rsv, payload: self.payload(input) },
+            Output::Control { op, start, end } => {
+                let body = &self.buf[start..end];
+                match op {
+                    OpCode::Ping => Event::Ping(body),
+                    OpCode::Pong => Event::Pong(body),
+                    _ => Event::Close { frame: CloseFrame::parse(body).unwrap_or(CloseFrame { code: None, reason: "" }), body },
+                }
+            }
+        }
+    }
+
+    /// The next frame, or `Ok(None)` when more bytes are needed. Control frames come out as
+    /// frames too; nothing is answered automatically. The continuation rules, UTF-8 of text
+    /// and `max_read_limit` per message still apply.
+    pub fn poll_frame(&mut self) -> Result<Option<Frame<'_>>, Error> {
+        let Some(out) = self.step(true)? else { return Ok(None) };
+        Ok(Some(self.frame(out)))
+    }
+
+    /// Shapes a step's output (from a frame-mode step) as a [`Frame`].
+    pub(crate) fn frame(&self, out: Output) -> Frame<'_> {
+        match out {
+            Output::Data { is_final, rsv, op, input } => Frame { is_final, rsv, op, payload: self.payload(input) },
+            Output::Control { op, start, end } => {
+                Frame { is_final: true, rsv: 0, op, payload: &self.buf[start..end] }
+            }
+        }
+    }
+
+    fn payload(&self, input: Option<(usize, usize)>) -> &[u8] {
+        match input {
+            Some((a, b)) => &self.buf[a..b],
+            None => &self.msg,
+        }
+    }
+
+    fn parse_header(&self) -> Result<Option<(Header, usize)>, Error> {
+        let Some((h, len)) = Header::parse(&self.buf[self.start..self.end])? else { return Ok(None) };
+        let allowed = if h.op.is_data() { self.rsv_allowed } else { 0 };
+        if h.rsv & !allowed != 0 {
+            return Err(Error::ProtocolReservedBits { rsv: h.rsv });
+        }
+        match (self.role, h.mask.is_some()) {
+            (Role::Server, false) => return Err(Error::UnmaskedFrame),
+            (Role::Client, true) => return Err(Error::MaskedFrame),
+            _ => {}
+        }
+        match (h.op, self.fragment) {
+            (OpCode::Continuation, None) => return Err(Error::UnexpectedContinuation),
+            (OpCode::Text | OpCode::Binary, Some(_)) => return Err(Error::ExpectedContinuation),
+            _ => {}
+        }
+        if h.op.is_data() || h.op == OpCode::Continuation {
+            let total = self.msg_len.saturating_add(h.payload_len);
+            if total > self.limit {
+                return Err(Error::MessageTooBig { limit: self.limit });
+            }
+        }
+        Ok(Some((h, len)))
+    }
+
+    /// One decoding step; the output holds indices, not borrows, so a driver can loop on it.
+    pub(crate) fn step(&mut self, frames: bool) -> Result<Option<Output>, Error> {
+        if self.msg_taken {
+            self.msg.clear();
+            self.msg_taken = false;
+        }
+        let result = self.step_inner(frames);
+        if result.is_err() {
+            self.state = State::Done;
+        }
+        result
+    }
+
+    fn step_inner(&mut self, frames: bool) -> Result<Option<Output>, Error> {
+        loop {
+            match self.state {
+                State::Done => return Err(Error::WebSocketClosed),
+                State::Header => {
+                    let Some((h, hlen)) = self.parse_header()? else { return Ok(None) };
+                    let body = self.start + hlen;
+                    let whole = (self.end - body) as u64 >= h.payload_len;
+                    if h.op.is_control() {
+                        if !whole {
+                            return Ok(None);
+                        }
+                        return self.control(h, body).map(Some);
+                    }
+                    // Zero copy: a frame that is its own message (or, in frame mode, any frame)
+                    // whose payload is all here is unmasked in place.
+                    let alone = frames || (h.is_final && h.op != OpCode::Continuation);
+                    if alone && whole {
+                        return self.in_place(h, body, frames).map(Some);
+                    }
+                    self.start = body;
+                    self.begin_frame(&h);
+                    self.state = State::Payload { header: h, remaining: h.payload_len, offset: 0 };
+                }
+                State::Payload { header, remaining, offset } => {
+                    let n = remaining.min((self.end - self.start) as u64) as usize;
+                    let old = self.msg.len();
+                    self.msg.extend_from_slice(&self.buf[self.start..self.start + n]);
+                    if let Some(key) = header.mask {
+                        apply_mask(&mut self.msg[old..], key, offset);
+                    }
+                    if self.is_plain_text() {
+                        self.utf8.feed(&self.msg[old..]).map_err(|_| Error::InvalidUtf8)?;
+                    }
+                    self.start += n;
+                    let remaining = remaining - n as u64;
+                    if remaining > 0 {
+                        self.state = State::Payload { header, remaining, offset: offset + n };
+                        return Ok(None);
+                    }
+                    self.state = State::Header;
+                    if let Some(out) = self.end_frame(&header, frames)? {
+                        return Ok(Some(out));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether the message in progress is text that is validated as it arrives (compressed
+    /// text is validated after inflation).
+    fn is_plain_text(&self) -> bool {
+        matches!(self.fragment, Some((OpCode::Text, 0)))
+    }
+
+    /// Records the start of a data frame whose payload goes through the message buffer.
+    fn begin_frame(&mut self, h: &Header) {
+        if h.op != OpCode::Continuation {
+            self.fragment = Some((h.op, h.rsv));
+            self.utf8.reset();
+        }
+        self.msg_len += h.payload_len;
+        // Reserve what the header announced (already checked against the limit), so a long
+        // message grows the buffer once instead of doubling its way up.
+        let want = self.msg.len().saturating_add(h.payload_len as usize);
+        if want > self.msg.capacity() {
+            self.msg.reserve(want - self.msg.len());
+        }
+    }
+
+    /// A data frame's payload is complete in the message buffer.
+    fn end_frame(&mut self, h: &Header, frames: bool) -> Result<Option<Output>, Error> {
+        let (op, rsv) = self.fragment.unwrap_or((h.op, h.rsv));
+        if h.is_final {
+            if self.is_plain_text() {
+                self.utf8.finish().map_err(|_| Error::InvalidUtf8)?;
+            }
+            self.fragment = None;
+            self.msg_len = 0;
+        }
+        if !h.is_final && !frames {
+            return Ok(None);
+        }
+        self.msg_taken = true;
+        Ok(Some(if frames {
+            Output::Data { is_final: h.is_final, rsv: h.rsv, op: h.op, input: None }
+        } else {
+            Output::Data { is_final: true, rsv, op, input: None }
+        }))
+    }
+
+    /// A whole data frame sitting in the input buffer: unmask and validate it where it lies.
+    fn in_place(&mut self, h: Header, body: usize, frames: bool) -> Result<Output, Error> {
+        let end = body + h.payload_len as usize;
+        let payload = &mut self.buf[body..end];
+        if let Some(key) = h.mask {
+            apply_mask(payload, key, 0);
+        }
+        self.start = end;
+        let text = match h.op {
+            OpCode::Text => {
+                self.utf8.reset();
+                h.rsv == 0
+            }
+            OpCode::Continuation => self.is_plain_text(),
+            _ => false,
+        };
+        if text {
+            if frames && !(h.op == OpCode::Text && h.is_final) {
+                self.utf8.feed(&self.buf[body..end]).map_err(|_| Error::InvalidUtf8)?;
+                if h.is_final {
+                    self.utf8.finish().map_err(|_| Error::InvalidUtf8)?;
+                }
+            } else {
+                simdutf8::basic::from_utf8(&self.buf[body..end]).map_err(|_| Error::InvalidUtf8)?;
+            }
+        }
+        // In frame mode the fragment state still has to follow the frames.
+        if h.op != OpCode::Continuation {
+            self.fragment = (!h.is_final).then_some((h.op, h.rsv));
+            self.msg_len = if h.is_final { 0 } else { h.payload_len };
+        } else if h.is_final {
+            self.fragment = None;
+            self.msg_len = 0;
+        } else {
+            self.msg_len += h.payload_len;
+        }
+        Ok(Output::Data { is_final: h.is_final, rsv: h.rsv, op: h.op, input: Some((body, end)) })
+    }
+
+    /// A whole control frame sitting in the input buffer.
+    fn control(&mut self, h: Header, body: usize) -> Result<Output, Error> {
+        let end = body + h.payload_len as usize;
+        if let Some(key) = h.mask {
+            apply_mask(&mut self.buf[body..end], key, 0);
+        }
+        self.start = end;
+        if h.op == OpCode::Close {
+            CloseFrame::parse(&self.buf[body..end])?;
+            // RFC 6455 §5.5.1: nothing after a close frame is data.
+            self.state = State::Done;
+        }
+        Ok(Output::Control { op: h.op, start: body, end })
+    }
+}

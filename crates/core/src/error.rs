@@ -1,0 +1,167 @@
+//! The one error type, and the close code each error sends.
+
+use std::fmt;
+use std::io;
+
+use crate::close::CloseCode;
+use crate::handshake::HandshakeError;
+
+/// Everything that can go wrong on a connection.
+///
+/// Errors caused by the peer know the close code they send ([`Error::close_code`]); the
+/// connection sends that close frame before the error is returned. Errors caused by the local
+/// caller (`ChunkSizeExceeded`, `FrameBufferTooSmall`, ...) send nothing.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// A message's payload (after inflation) exceeds `max_read_limit` (1009).
+    MessageTooBig {
+        /// The configured limit in bytes.
+        limit: u64,
+    },
+    /// A frame has RSV bits set that no negotiated extension claims (RFC 6455 §5.2; 1002).
+    ProtocolReservedBits {
+        /// The RSV bits as they sit in the first header byte (`0x40` = RSV1).
+        rsv: u8,
+    },
+    /// The connection has completed its close handshake or was severed.
+    WebSocketClosed,
+    /// A continuation frame arrived while no fragmented message was in progress (1002).
+    UnexpectedContinuation,
+    /// A new text or binary frame arrived before the fragmented message ended (1002).
+    ExpectedContinuation,
+    /// A streaming call asked for a chunk size above `max_chunk_size` (local misuse).
+    ChunkSizeExceeded {
+        /// The chunk size requested.
+        requested: usize,
+        /// The connection's `max_chunk_size`.
+        limit: usize,
+    },
+    /// A frame uses a reserved opcode (RFC 6455 §5.2; 1002), or a caller asked to send one.
+    InvalidOpCode(u8),
+    /// A control frame carries more than 125 bytes (RFC 6455 §5.5; 1002).
+    ControlFramePayloadTooLarge(u64),
+    /// A control frame has FIN clear: control frames must not be fragmented (RFC 6455 §5.5; 1002).
+    FragmentedControlFrame,
+    /// A caller's buffer cannot hold the frame (local misuse).
+    FrameBufferTooSmall {
+        /// The bytes needed.
+        required: u64,
+    },
+    /// A server received an unmasked frame: clients MUST mask (RFC 6455 §5.1; 1002).
+    UnmaskedFrame,
+    /// A client received a masked frame: servers MUST NOT mask (RFC 6455 §5.1; 1002).
+    MaskedFrame,
+    /// A payload length is not in its minimal form, or a 64-bit length has its top bit set
+    /// (RFC 6455 §5.2; 1002).
+    InvalidPayloadLength,
+    /// Text (or a close reason) is not valid UTF-8 (RFC 6455 §8.1; 1007).
+    InvalidUtf8,
+    /// A close frame carries a code that must not appear on the wire (RFC 6455 §7.4; 1002).
+    InvalidCloseCode(u16),
+    /// A close frame body is one byte long (RFC 6455 §5.5.1; 1002).
+    InvalidClosePayload,
+    /// The peer closed the transport without a close frame (reported as 1006).
+    AbnormalClosure,
+    /// The underlying stream failed.
+    Io(io::Error),
+    /// The HTTP upgrade handshake failed.
+    Handshake(HandshakeError),
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// The close code this error sends to the peer, or `None` when nothing is sent (local
+    /// misuse, I/O failures, an already closed connection).
+    pub fn close_code(&self) -> Option<CloseCode> {
+        use Error::*;
+        Some(match self {
+            MessageTooBig { .. } => CloseCode::MESSAGE_TOO_BIG,
+            InvalidUtf8 => CloseCode::INVALID_FRAME_PAYLOAD_DATA,
+            ProtocolReservedBits { .. }
+            | UnexpectedContinuation
+            | ExpectedContinuation
+            | InvalidOpCode(_)
+            | ControlFramePayloadTooLarge(_)
+            | FragmentedControlFrame
+            | UnmaskedFrame
+            | MaskedFrame
+            | InvalidPayloadLength
+            | InvalidCloseCode(_)
+            | InvalidClosePayload => CloseCode::PROTOCOL_ERROR,
+            WebSocketClosed | ChunkSizeExceeded { .. } | FrameBufferTooSmall { .. } | AbnormalClosure | Io(_)
+            | Handshake(_) => return None,
+        })
+    }
+
+    /// Whether the peer broke a rule (as opposed to local misuse or I/O).
+    pub fn is_protocol_violation(&self) -> bool {
+        self.close_code().is_some()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use Error::*;
+        match self {
+            MessageTooBig { limit } => write!(f, "message exceeds max read limit of {limit} bytes"),
+            ProtocolReservedBits { rsv } => {
+                write!(f, "protocol error: reserved bits {rsv:#04x} set without a negotiated extension")
+            }
+            WebSocketClosed => f.write_str("websocket closed"),
+            UnexpectedContinuation => f.write_str("protocol error: unexpected continuation frame"),
+            ExpectedContinuation => f.write_str("protocol error: expected continuation frame"),
+            ChunkSizeExceeded { requested, limit } => {
+                write!(f, "requested chunk size {requested} exceeds the connection limit of {limit}")
+            }
+            InvalidOpCode(op) => write!(f, "invalid opcode {op:#x}"),
+            ControlFramePayloadTooLarge(len) => write!(f, "control frame payload of {len} bytes exceeds 125 bytes"),
+            FragmentedControlFrame => f.write_str("protocol error: fragmented control frame"),
+            FrameBufferTooSmall { required } => {
+                write!(f, "provided buffer too small for a frame payload of {required} bytes")
+            }
+            UnmaskedFrame => f.write_str("protocol error: client frame is not masked"),
+            MaskedFrame => f.write_str("protocol error: server frame is masked"),
+            InvalidPayloadLength => f.write_str("protocol error: payload length is not minimally encoded or too large"),
+            InvalidUtf8 => f.write_str("invalid UTF-8 in text payload"),
+            InvalidCloseCode(code) => write!(f, "protocol error: close code {code} is not allowed on the wire"),
+            InvalidClosePayload => f.write_str("protocol error: close frame body of 1 byte"),
+            AbnormalClosure => f.write_str("connection closed without a close frame"),
+            Io(e) => write!(f, "i/o error: {e}"),
+            Handshake(e) => write!(f, "handshake failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io(e) => Some(e),
+            Error::Handshake(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Self {
+        Error::Io(e)
+    }
+}
+
+impl From<HandshakeError> for Error {
+    fn from(e: HandshakeError) -> Self {
+        Error::Handshake(e)
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Io(e) => e,
+            other => io::Error::new(io::ErrorKind::InvalidData, other),
+        }
+    }
+}

@@ -1,0 +1,391 @@
+//! The HTTP/1.1 upgrade handshake (RFC 6455 §4): the one HTTP exchange that turns a TCP
+//! connection into a WebSocket.
+//!
+//! Like the rest of the crate, it comes in two layers:
+//!
+//! - **sans-IO functions over byte buffers.** A server calls [`parse_request`] on the bytes it
+//!   has read so far, then [`write_response`] to accept or
+//!   [`HandshakeError::write_rejection`] to refuse. A client calls [`build_request`], then
+//!   [`parse_response`] on the bytes it has read so far. Both parsers return `Ok(None)` while
+//!   the head is incomplete, and the number of bytes the head used once it is complete. They do
+//!   no I/O and never panic, whatever the input.
+//! - **blocking helpers over any `Read + Write` stream:** [`accept`] (server) and [`connect`]
+//!   (client), thin loops over the functions above.
+//!
+//! ```text
+//!  client                                   server
+//!  build_request ── GET, Upgrade, key ──▶  parse_request ─▶ (app picks protocol, extensions)
+//!  parse_response ◀── 101, accept hash ──  write_response  (or write_rejection: 4xx/5xx)
+//! ```
+//!
+//! All HTTP syntax is parsed by `httparse`; this module checks the WebSocket rules on top.
+//!
+//! **Bytes past the head belong to the WebSocket.** A peer may send its first frames in the
+//! same packet as its handshake, so a read can return more than the head. The parsers report
+//! where the head ends, and [`accept`] and [`connect`] hand the rest back as `leftover`: feed it
+//! to the frame decoder before reading the stream again.
+//!
+//! Not done here: choosing a subprotocol (the application does, in [`accept`]'s `choose` hook)
+//! and negotiating extension parameters such as permessage-deflate's (the extension module
+//! does; this module only checks that a peer never picks an extension that was not offered).
+//! Nor TLS, redirects, authentication or WebSockets over HTTP/2 (RFC 8441).
+
+use std::fmt;
+use std::io::{self, Read};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
+mod client;
+mod server;
+
+pub use client::{ClientKey, ClientOptions, Connected, Response, build_request, connect, parse_response, write_request};
+pub use server::{Accept, Accepted, Rejection, Request, accept, parse_request, write_response};
+
+/// The largest request or response head accepted, in bytes. Real handshakes are well under
+/// 1 KiB plus cookies; the cap stops a peer from making the handshake buffer grow without bound.
+/// A longer request is refused with 431 Request Header Fields Too Large.
+pub const MAX_HANDSHAKE_SIZE: usize = 16 * 1024;
+
+/// The most header lines accepted in one request or response head; more is refused (a request
+/// with 431 Request Header Fields Too Large).
+pub const MAX_HEADERS: usize = 64;
+
+/// The GUID that RFC 6455 §1.3 appends to the key before hashing.
+const WEBSOCKET_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// Computes the `Sec-WebSocket-Accept` value for a `Sec-WebSocket-Key` (RFC 6455 §4.2.2):
+/// base64 of the SHA-1 of the key followed by the WebSocket GUID.
+///
+/// ```
+/// use lowbit_websockets::handshake::accept_key;
+/// assert_eq!(accept_key("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+/// ```
+pub fn accept_key(key: &str) -> String {
+    let mut sha1 = sha1_smol::Sha1::new();
+    sha1.update(key.as_bytes());
+    sha1.update(WEBSOCKET_GUID.as_bytes());
+    BASE64.encode(sha1.digest().bytes())
+}
+
+/// Why an upgrade handshake failed.
+///
+/// Variants name the rule the peer (or the local caller) broke. Those a server can meet map to
+/// the HTTP response that refuses the request ([`HandshakeError::status`],
+/// [`HandshakeError::write_rejection`]); those only a client meets have no status.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum HandshakeError {
+    /// The request method is not `GET` (RFC 6455 §4.1; 405 Method Not Allowed).
+    MethodNotGet,
+    /// The request or response is not HTTP/1.1 (RFC 6455 §4.1, §4.2.2; a server answers
+    /// 505 HTTP Version Not Supported).
+    HttpVersion,
+    /// The request has no `Host` header, or an empty one (RFC 6455 §4.1; 400).
+    MissingHost,
+    /// The `Upgrade` header is absent or does not list `websocket` (RFC 6455 §4.1, §4.2.2;
+    /// 400).
+    MissingUpgrade,
+    /// The `Connection` header is absent or does not list `upgrade` (RFC 6455 §4.1, §4.2.2;
+    /// 400).
+    MissingConnectionUpgrade,
+    /// `Sec-WebSocket-Version` is absent or not `13`, the only version this crate speaks
+    /// (RFC 6455 §4.2.2, §4.4; 426 Upgrade Required, naming version 13).
+    UnsupportedVersion,
+    /// The request has no `Sec-WebSocket-Key` header (RFC 6455 §4.1; 400).
+    MissingKey,
+    /// `Sec-WebSocket-Key` is not the base64 encoding of exactly 16 bytes (RFC 6455 §4.1; 400).
+    InvalidKey,
+    /// A header that must appear at most once appears more than once (RFC 6455 §4.1,
+    /// RFC 9110 §7.2 for `Host`; 400).
+    DuplicateHeader(&'static str),
+    /// A header's value is not valid for it: not UTF-8, or a `Sec-WebSocket-Protocol` element
+    /// that is not an HTTP token (RFC 6455 §4.1; 400).
+    InvalidHeaderValue(&'static str),
+    /// The request head exceeds [`MAX_HANDSHAKE_SIZE`] (431 Request Header Fields Too Large).
+    RequestTooLarge,
+    /// The response head exceeds [`MAX_HANDSHAKE_SIZE`].
+    ResponseTooLarge,
+    /// The head is not valid HTTP/1.x, or has more than [`MAX_HEADERS`] header lines (400, or
+    /// 431 for too many headers).
+    Malformed(httparse::Error),
+    /// The server application refused the request through [`Accept::reject`]; the status it
+    /// chose was sent.
+    Rejected {
+        /// The HTTP status sent (a status outside 400–599 is sent as 500).
+        status: u16,
+        /// The reason, sent as the response body.
+        reason: String,
+    },
+    /// A value passed by the local caller cannot go into a handshake: a subprotocol or
+    /// extension the client did not offer, a header value with line breaks, ... The text says
+    /// which. A server answers 500 Internal Server Error.
+    InvalidArgument(&'static str),
+    /// The server answered with a status other than 101 Switching Protocols (RFC 6455 §4.1).
+    Status(u16),
+    /// `Sec-WebSocket-Accept` is absent or does not match the key the client sent
+    /// (RFC 6455 §4.1).
+    AcceptMismatch,
+    /// The server picked a subprotocol the client did not offer, or any subprotocol when none
+    /// was offered (RFC 6455 §4.1).
+    UnofferedProtocol,
+    /// The server's `Sec-WebSocket-Extensions` names an extension the client did not offer
+    /// (RFC 6455 §4.1, §9.1).
+    UnofferedExtension,
+    /// The stream ended before the request or response head was complete.
+    Eof,
+    /// Reading or writing the stream failed.
+    Io(io::Error),
+    /// The operating system's random source failed while making a client key.
+    Random(io::Error),
+}
+
+impl HandshakeError {
+    /// The HTTP status a server answers this error with, or `None` when it sends nothing (the
+    /// stream failed or ended, or the error is one only a client meets).
+    pub fn status(&self) -> Option<u16> {
+        use HandshakeError::*;
+        Some(match self {
+            MethodNotGet => 405,
+            HttpVersion => 505,
+            UnsupportedVersion => 426,
+            MissingHost
+            | MissingUpgrade
+            | MissingConnectionUpgrade
+            | MissingKey
+            | InvalidKey
+            | DuplicateHeader(_)
+            | InvalidHeaderValue(_) => 400,
+            RequestTooLarge | Malformed(httparse::Error::TooManyHeaders) => 431,
+            Malformed(_) => 400,
+            Rejected { status, .. } if (400..=599).contains(status) => *status,
+            Rejected { .. } | InvalidArgument(_) => 500,
+            ResponseTooLarge | Status(_) | AcceptMismatch | UnofferedProtocol | UnofferedExtension | Eof | Io(_)
+            | Random(_) => return None,
+        })
+    }
+
+    /// Appends the HTTP response that refuses the request to `out`: the status line,
+    /// `Connection: close`, a plain-text body naming the problem, and the headers the status
+    /// calls for (`Allow: GET` with 405; `Upgrade: websocket` and `Sec-WebSocket-Version: 13`
+    /// with 426). Appends nothing when [`HandshakeError::status`] is `None`.
+    ///
+    /// The server should close the connection once the response is written.
+    pub fn write_rejection(&self, out: &mut Vec<u8>) {
+        let Some(status) = self.status() else { return };
+        let mut body = match self {
+            HandshakeError::Rejected { reason, .. } => reason.clone(),
+            other => other.to_string(),
+        };
+        body.push('\n');
+        let mut head = format!("HTTP/1.1 {status} {}\r\n", reason_phrase(status));
+        match self {
+            HandshakeError::MethodNotGet => head.push_str("Allow: GET\r\nConnection: close\r\n"),
+            // RFC 9110 §15.5.22: a 426 must name the protocol to upgrade to, and whoever
+            // sends `Upgrade` must also list it in `Connection` (§7.8).
+            HandshakeError::UnsupportedVersion => {
+                head.push_str("Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nConnection: Upgrade, close\r\n");
+            }
+            _ => head.push_str("Connection: close\r\n"),
+        }
+        head.push_str("Content-Type: text/plain; charset=utf-8\r\n");
+        head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+        out.extend_from_slice(head.as_bytes());
+        out.extend_from_slice(body.as_bytes());
+    }
+}
+
+/// The reason phrase for the statuses a rejection is likely to use; any phrase is valid HTTP,
+/// so the rest get a generic one.
+fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        426 => "Upgrade Required",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        505 => "HTTP Version Not Supported",
+        400..=499 => "Client Error",
+        _ => "Server Error",
+    }
+}
+
+impl fmt::Display for HandshakeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use HandshakeError::*;
+        match self {
+            MethodNotGet => f.write_str("request method is not GET"),
+            HttpVersion => f.write_str("HTTP version is not 1.1"),
+            MissingHost => f.write_str("request has no Host header"),
+            MissingUpgrade => f.write_str("Upgrade header does not list \"websocket\""),
+            MissingConnectionUpgrade => f.write_str("Connection header does not list \"upgrade\""),
+            UnsupportedVersion => f.write_str("Sec-WebSocket-Version is missing or not 13"),
+            MissingKey => f.write_str("request has no Sec-WebSocket-Key header"),
+            InvalidKey => f.write_str("Sec-WebSocket-Key is not the base64 encoding of 16 bytes"),
+            DuplicateHeader(name) => write!(f, "header {name} appears more than once"),
+            InvalidHeaderValue(name) => write!(f, "header {name} has an invalid value"),
+            RequestTooLarge => write!(f, "request head exceeds {MAX_HANDSHAKE_SIZE} bytes"),
+            ResponseTooLarge => write!(f, "response head exceeds {MAX_HANDSHAKE_SIZE} bytes"),
+            Malformed(httparse::Error::TooManyHeaders) => write!(f, "more than {MAX_HEADERS} header lines"),
+            Malformed(e) => write!(f, "malformed HTTP head: {e}"),
+            Rejected { status, reason } => write!(f, "rejected by the application with status {status}: {reason}"),
+            InvalidArgument(what) => write!(f, "invalid argument: {what}"),
+            Status(code) => write!(f, "server answered with status {code}, not 101 Switching Protocols"),
+            AcceptMismatch => f.write_str("Sec-WebSocket-Accept is missing or does not match the key sent"),
+            UnofferedProtocol => f.write_str("server chose a subprotocol the client did not offer"),
+            UnofferedExtension => f.write_str("server chose an extension the client did not offer"),
+            Eof => f.write_str("stream ended before the handshake was complete"),
+            Io(e) => write!(f, "i/o error: {e}"),
+            Random(e) => write!(f, "random source failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for HandshakeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            HandshakeError::Io(e) | HandshakeError::Random(e) => Some(e),
+            HandshakeError::Malformed(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for HandshakeError {
+    fn from(e: io::Error) -> Self {
+        HandshakeError::Io(e)
+    }
+}
+
+// ---- helpers shared by the server and client sides ----
+
+/// The values of every header line called `name` (header names are case-insensitive,
+/// RFC 9110 §5.1).
+fn header_values<'b>(headers: &[httparse::Header<'b>], name: &str) -> impl Iterator<Item = &'b [u8]> {
+    headers.iter().filter(move |h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value)
+}
+
+/// The value of a header that may appear at most once, trimmed of surrounding whitespace.
+fn single_header<'b>(headers: &[httparse::Header<'b>], name: &'static str) -> Result<Option<&'b [u8]>, HandshakeError> {
+    let mut values = header_values(headers, name);
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(HandshakeError::DuplicateHeader(name));
+    }
+    Ok(first.map(<[u8]>::trim_ascii))
+}
+
+/// Whether any `name` header lists `token` (case-insensitively). A list may be split over
+/// several header lines (RFC 9110 §5.3), e.g. `Connection: keep-alive` then
+/// `Connection: Upgrade`.
+fn lists_token(headers: &[httparse::Header<'_>], name: &str, token: &str) -> bool {
+    header_values(headers, name)
+        .filter_map(|v| std::str::from_utf8(v).ok())
+        .flat_map(list_elements)
+        .any(|element| element.eq_ignore_ascii_case(token))
+}
+
+/// Splits a comma-separated header list (RFC 9110 §5.6.1) into its trimmed, non-empty
+/// elements. Commas inside quoted strings do not split: extension parameters may be quoted
+/// (RFC 6455 §9.1).
+fn list_elements(value: &str) -> impl Iterator<Item = &str> {
+    ListElements { rest: value }.map(str::trim_ascii).filter(|element| !element.is_empty())
+}
+
+/// The iterator behind [`list_elements`].
+struct ListElements<'a> {
+    rest: &'a str,
+}
+
+impl<'a> Iterator for ListElements<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let (mut quoted, mut escaped) = (false, false);
+        let comma = self.rest.bytes().position(|b| {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' if quoted => escaped = true,
+                b'"' => quoted = !quoted,
+                b',' if !quoted => return true,
+                _ => {}
+            }
+            false
+        });
+        let (element, rest) = match comma.and_then(|i| self.rest.split_at_checked(i)) {
+            // Drop the comma itself; it is one byte, so `get` cannot split a character.
+            Some((element, rest)) => (element, rest.get(1..).unwrap_or("")),
+            None => (self.rest, ""),
+        };
+        self.rest = rest;
+        Some(element)
+    }
+}
+
+/// The extension names in a `Sec-WebSocket-Extensions` value: the token before the first `;`
+/// of each element (RFC 6455 §9.1).
+fn extension_names(value: &str) -> impl Iterator<Item = &str> {
+    list_elements(value).map(|element| element.split(';').next().unwrap_or("").trim_ascii())
+}
+
+/// Whether every extension named in `chosen` is also named in `offered` (extension names are
+/// compared case-insensitively, like other HTTP tokens).
+fn extensions_were_offered<'a>(chosen: &str, mut offered: impl Iterator<Item = &'a str> + Clone) -> bool {
+    extension_names(chosen).all(|name| {
+        offered.clone().flat_map(extension_names).any(|o| o.eq_ignore_ascii_case(name))
+    }) && offered.next().is_some_or_empty_check()
+}
+
+/// Whether `s` is an HTTP token (RFC 9110 §5.6.2), the syntax of subprotocol names
+/// (RFC 6455 §4.1) and extension names.
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// Whether `s` can be written as a header value: visible ASCII, spaces and tabs only. Anything
+/// else (above all CR and LF) could end the header early and inject others.
+fn is_header_value(s: &str) -> bool {
+    s.bytes().all(|b| b == b' ' || b == b'\t' || b.is_ascii_graphic())
+}
+
+/// Reads from `stream` onto `buf` until a read brings a `\n`, or fails with `too_large` once
+/// `buf` holds more than [`MAX_HANDSHAKE_SIZE`] bytes.
+///
+/// A head can only become complete on a line ending, so parsing after reads without one would
+/// be wasted work, and quadratic for a peer that trickles its head a byte at a time.
+fn read_to_line_end<S: Read>(
+    stream: &mut S,
+    buf: &mut Vec<u8>,
+    too_large: HandshakeError,
+) -> Result<(), HandshakeError> {
+    let mut chunk = [0u8; 4096];
+    loop {
+        if buf.len() > MAX_HANDSHAKE_SIZE {
+            return Err(too_large);
+        }
+        let n = match stream.read(&mut chunk) {
+            Ok(0) => return Err(HandshakeError::Eof),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(HandshakeError::Io(e)),
+        };
+        // `get`: a faulty `Read` could claim more bytes than the chunk holds.
+        let fresh = chunk.get(..n).unwrap_or(&chunk);
+        buf.extend_from_slice(fresh);
+        if fresh.contains(&b'\n') {
+            return Ok(());
+        }
+    }
+}
