@@ -18,6 +18,7 @@ pub use split::{ConnReader, ConnWriter, TryClone};
 use write::WriteState;
 
 use crate::close::CloseCode;
+use crate::deflate::{Compressor, DeflateConfig};
 use crate::error::{Error, Result};
 use crate::frame::{Header, OpCode};
 use crate::role::{Config, Role};
@@ -151,9 +152,11 @@ impl<S: Read + Write> Conn<S> {
         self.writer.write_frame(&mut self.stream, is_final, rsv, op, payload)
     }
 
-    /// Writes a whole message (fragmented at `max_chunk_size`).
+    /// Writes a whole message (fragmented at `max_chunk_size`), compressed when
+    /// permessage-deflate is on and the message reaches its threshold. Control opcodes are
+    /// sent as control frames, never compressed.
     pub fn write_message(&mut self, op: OpCode, payload: &[u8]) -> Result<()> {
-        self.write_frame(true, 0, op, payload)
+        self.writer.write_message(&mut self.stream, op, payload)
     }
 
     /// Sends a ping (at most 125 bytes).
@@ -199,6 +202,15 @@ impl<S: Read + Write> Conn<S> {
     pub fn fail(&mut self, code: CloseCode, reason: &str) -> Result<()> {
         self.reader.closed = true;
         if self.writer.close_sent { Ok(()) } else { self.writer.write_close(&mut self.stream, code, reason) }
+    }
+
+    /// Turns permessage-deflate on with a negotiated configuration (see
+    /// [`deflate::negotiate`](crate::deflate::negotiate)), or off with `None`. Messages are
+    /// inflated on read (bounded by `max_read_limit`) and compressed on write with miniz_oxide,
+    /// or with `compressor` if given.
+    pub fn set_deflate(&mut self, config: Option<&DeflateConfig>, compressor: Option<Box<dyn Compressor>>) {
+        self.reader.set_deflate(config);
+        self.writer.set_deflate(config, compressor);
     }
 
     /// Lets RSV bits through on the first frame of each message, for an extension the caller

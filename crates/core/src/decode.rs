@@ -14,8 +14,9 @@
 //! failed for good: every later poll returns [`Error::WebSocketClosed`].
 
 use crate::close::CloseFrame;
+use crate::deflate::{DeflateConfig, Inflater};
 use crate::error::Error;
-use crate::frame::{Header, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode};
+use crate::frame::{Header, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode, RSV1};
 use crate::mask::apply_mask;
 use crate::role::{Config, Role};
 use crate::utf8::Utf8Validator;
@@ -96,6 +97,18 @@ pub struct Decoder {
     /// Payload bytes of the message in progress, counted against `limit`.
     msg_len: u64,
     utf8: Utf8Validator,
+    /// permessage-deflate, when negotiated.
+    inflate: Option<Inflate>,
+}
+
+/// The read side of permessage-deflate.
+#[derive(Debug)]
+struct Inflate {
+    inflater: Inflater,
+    /// The peer resets its compressor per message, so we reset ours too.
+    reset_each: bool,
+    /// Where a message is inflated before it is swapped into the message buffer.
+    out: Vec<u8>,
 }
 
 impl Decoder {
@@ -114,7 +127,19 @@ impl Decoder {
             fragment: None,
             msg_len: 0,
             utf8: Utf8Validator::new(),
+            inflate: None,
         }
+    }
+
+    /// Turns permessage-deflate on (or off, with `None`) as negotiated: RSV1 marks a compressed
+    /// message, which is inflated (bounded by `max_read_limit`) before it is handed out.
+    pub fn set_deflate(&mut self, config: Option<&DeflateConfig>) {
+        self.inflate = config.map(|c| Inflate {
+            inflater: Inflater::new(),
+            reset_each: c.decompress_no_context_takeover,
+            out: Vec::new(),
+        });
+        self.rsv_allowed = if config.is_some() { RSV1 } else { 0 };
     }
 
     /// Lets RSV bits through on the first frame of a message, for a negotiated extension
@@ -342,6 +367,9 @@ impl Decoder {
         if !h.is_final && !frames {
             return Ok(None);
         }
+        if h.is_final && !frames && rsv & RSV1 != 0 {
+            self.inflate_msg(op, None)?;
+        }
         self.msg_taken = true;
         Ok(Some(if frames {
             Output::Data { is_final: h.is_final, rsv: h.rsv, op: h.op, input: None }
@@ -358,6 +386,11 @@ impl Decoder {
             apply_mask(payload, key, 0);
         }
         self.start = end;
+        if !frames && h.rsv & RSV1 != 0 && self.inflate.is_some() {
+            self.inflate_msg(h.op, Some((body, end)))?;
+            self.msg_taken = true;
+            return Ok(Output::Data { is_final: true, rsv: h.rsv, op: h.op, input: None });
+        }
         let text = match h.op {
             OpCode::Text => {
                 self.utf8.reset();
@@ -387,6 +420,27 @@ impl Decoder {
             self.msg_len += h.payload_len;
         }
         Ok(Output::Data { is_final: h.is_final, rsv: h.rsv, op: h.op, input: Some((body, end)) })
+    }
+
+    /// Inflates a compressed message (from the input buffer at `input`, or from the message
+    /// buffer) into the message buffer, then validates text.
+    fn inflate_msg(&mut self, op: OpCode, input: Option<(usize, usize)>) -> Result<(), Error> {
+        let Some(inf) = &mut self.inflate else { return Err(Error::ProtocolReservedBits { rsv: RSV1 }) };
+        let limit = usize::try_from(self.limit).unwrap_or(usize::MAX);
+        inf.out.clear();
+        let data = match input {
+            Some((a, b)) => &self.buf[a..b],
+            None => &self.msg[..],
+        };
+        inf.inflater.inflate(data, &mut inf.out, limit)?;
+        if inf.reset_each {
+            inf.inflater.reset();
+        }
+        std::mem::swap(&mut self.msg, &mut inf.out);
+        if op == OpCode::Text {
+            simdutf8::basic::from_utf8(&self.msg).map_err(|_| Error::InvalidUtf8)?;
+        }
+        Ok(())
     }
 
     /// A whole control frame sitting in the input buffer.

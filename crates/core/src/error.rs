@@ -4,6 +4,7 @@ use std::fmt;
 use std::io;
 
 use crate::close::CloseCode;
+use crate::deflate::negotiate::NegotiationError;
 use crate::handshake::HandshakeError;
 
 /// Everything that can go wrong on a connection.
@@ -57,6 +58,8 @@ pub enum Error {
     InvalidPayloadLength,
     /// Text (or a close reason) is not valid UTF-8 (RFC 6455 §8.1; 1007).
     InvalidUtf8,
+    /// A compressed message is not valid DEFLATE data (RFC 7692 §7.2.2; 1007).
+    InvalidCompressedData,
     /// A close frame carries a code that must not appear on the wire (RFC 6455 §7.4; 1002).
     InvalidCloseCode(u16),
     /// A close frame body is one byte long (RFC 6455 §5.5.1; 1002).
@@ -67,6 +70,8 @@ pub enum Error {
     Io(io::Error),
     /// The HTTP upgrade handshake failed.
     Handshake(HandshakeError),
+    /// The server's permessage-deflate answer does not match our offer (RFC 7692 §5).
+    Negotiation(NegotiationError),
 }
 
 /// `Result` with this crate's [`Error`].
@@ -79,7 +84,7 @@ impl Error {
         use Error::*;
         Some(match self {
             MessageTooBig { .. } => CloseCode::MESSAGE_TOO_BIG,
-            InvalidUtf8 => CloseCode::INVALID_FRAME_PAYLOAD_DATA,
+            InvalidUtf8 | InvalidCompressedData => CloseCode::INVALID_FRAME_PAYLOAD_DATA,
             ProtocolReservedBits { .. }
             | UnexpectedContinuation
             | ExpectedContinuation
@@ -92,7 +97,7 @@ impl Error {
             | InvalidCloseCode(_)
             | InvalidClosePayload => CloseCode::PROTOCOL_ERROR,
             WebSocketClosed | ChunkSizeExceeded { .. } | FrameBufferTooSmall { .. } | AbnormalClosure | Io(_)
-            | Handshake(_) => return None,
+            | Handshake(_) | Negotiation(_) => return None,
         })
     }
 
@@ -126,11 +131,13 @@ impl fmt::Display for Error {
             MaskedFrame => f.write_str("protocol error: server frame is masked"),
             InvalidPayloadLength => f.write_str("protocol error: payload length is not minimally encoded or too large"),
             InvalidUtf8 => f.write_str("invalid UTF-8 in text payload"),
+            InvalidCompressedData => f.write_str("invalid DEFLATE data in a compressed message"),
             InvalidCloseCode(code) => write!(f, "protocol error: close code {code} is not allowed on the wire"),
             InvalidClosePayload => f.write_str("protocol error: close frame body of 1 byte"),
             AbnormalClosure => f.write_str("connection closed without a close frame"),
             Io(e) => write!(f, "i/o error: {e}"),
             Handshake(e) => write!(f, "handshake failed: {e}"),
+            Negotiation(e) => write!(f, "extension negotiation failed: {e}"),
         }
     }
 }
@@ -140,6 +147,7 @@ impl std::error::Error for Error {
         match self {
             Error::Io(e) => Some(e),
             Error::Handshake(e) => Some(e),
+            Error::Negotiation(e) => Some(e),
             _ => None,
         }
     }

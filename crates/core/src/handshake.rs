@@ -39,7 +39,9 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 mod client;
 mod server;
 
-pub use client::{ClientKey, ClientOptions, Connected, Response, build_request, connect, parse_response, write_request};
+pub use client::{
+    ClientKey, ClientOptions, Connected, Response, build_request, connect, parse_response, write_request,
+};
 pub use server::{Accept, Accepted, Rejection, Request, accept, parse_request, write_response};
 
 /// The largest request or response head accepted, in bytes. Real handshakes are well under
@@ -213,7 +215,7 @@ fn reason_phrase(status: u16) -> &'static str {
         502 => "Bad Gateway",
         503 => "Service Unavailable",
         505 => "HTTP Version Not Supported",
-        400..=499 => "Client Error",
+        _ if status < 500 => "Client Error",
         _ => "Server Error",
     }
 }
@@ -269,7 +271,7 @@ impl From<io::Error> for HandshakeError {
 
 /// The values of every header line called `name` (header names are case-insensitive,
 /// RFC 9110 §5.1).
-fn header_values<'b>(headers: &[httparse::Header<'b>], name: &str) -> impl Iterator<Item = &'b [u8]> {
+fn header_values<'b>(headers: &[httparse::Header<'b>], name: &str) -> impl Iterator<Item = &'b [u8]> + Clone {
     headers.iter().filter(move |h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value)
 }
 
@@ -339,19 +341,18 @@ fn extension_names(value: &str) -> impl Iterator<Item = &str> {
     list_elements(value).map(|element| element.split(';').next().unwrap_or("").trim_ascii())
 }
 
-/// Whether every extension named in `chosen` is also named in `offered` (extension names are
-/// compared case-insensitively, like other HTTP tokens).
-fn extensions_were_offered<'a>(chosen: &str, mut offered: impl Iterator<Item = &'a str> + Clone) -> bool {
-    extension_names(chosen).all(|name| {
-        offered.clone().flat_map(extension_names).any(|o| o.eq_ignore_ascii_case(name))
-    }) && offered.next().is_some_or_empty_check()
+/// Whether every extension named in `chosen` is a token also named in one of the `offered`
+/// values (extension names are compared case-insensitively, like other HTTP tokens). With
+/// nothing offered, any named extension fails.
+fn extensions_were_offered<'a>(chosen: &str, offered: impl Iterator<Item = &'a str> + Clone) -> bool {
+    extension_names(chosen)
+        .all(|name| is_token(name) && offered.clone().flat_map(extension_names).any(|o| o.eq_ignore_ascii_case(name)))
 }
 
 /// Whether `s` is an HTTP token (RFC 9110 §5.6.2), the syntax of subprotocol names
 /// (RFC 6455 §4.1) and extension names.
 fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// Whether `s` can be written as a header value: visible ASCII, spaces and tabs only. Anything
@@ -387,5 +388,227 @@ fn read_to_line_end<S: Read>(
         if fresh.contains(&b'\n') {
             return Ok(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{self, Cursor, Read, Write};
+
+    use proptest::prelude::any;
+
+    use super::*;
+
+    /// An in-memory stream: reads come from `input`, at most `chunk` bytes at a time (to mimic
+    /// a socket's partial reads); writes collect in `output`.
+    pub(super) struct MemStream {
+        input: Cursor<Vec<u8>>,
+        chunk: usize,
+        pub(super) output: Vec<u8>,
+    }
+
+    impl MemStream {
+        pub(super) fn new(input: &[u8], chunk: usize) -> Self {
+            Self { input: Cursor::new(input.to_vec()), chunk, output: Vec::new() }
+        }
+
+        /// The input not read yet.
+        pub(super) fn remaining(&mut self) -> Vec<u8> {
+            let mut rest = Vec::new();
+            self.input.read_to_end(&mut rest).unwrap();
+            rest
+        }
+    }
+
+    impl Read for MemStream {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(self.chunk);
+            self.input.read(&mut buf[..n])
+        }
+    }
+
+    impl Write for MemStream {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.output.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn accept_key_matches_rfc_example() {
+        // RFC 6455 §1.3; also computed independently with Python's hashlib and base64.
+        assert_eq!(accept_key("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    }
+
+    #[test]
+    fn list_elements_split_outside_quotes() {
+        let elements: Vec<&str> = list_elements(" a ,, b;x=\"1,2\\\",3\" , ,c,").collect();
+        assert_eq!(elements, ["a", "b;x=\"1,2\\\",3\"", "c"]);
+        assert_eq!(list_elements("").count(), 0);
+        assert_eq!(list_elements(" , ").count(), 0);
+        // An unterminated quote runs to the end rather than failing.
+        assert_eq!(list_elements("a, b=\"x, y").collect::<Vec<_>>(), ["a", "b=\"x, y"]);
+        let names: Vec<&str> = extension_names("permessage-deflate; client_max_window_bits, x-foo;a=\"b,c\"").collect();
+        assert_eq!(names, ["permessage-deflate", "x-foo"]);
+    }
+
+    #[test]
+    fn every_error_displays_and_server_errors_have_statuses() {
+        use HandshakeError::*;
+        let errors = [
+            MethodNotGet,
+            HttpVersion,
+            MissingHost,
+            MissingUpgrade,
+            MissingConnectionUpgrade,
+            UnsupportedVersion,
+            MissingKey,
+            InvalidKey,
+            DuplicateHeader("Host"),
+            InvalidHeaderValue("Host"),
+            RequestTooLarge,
+            Malformed(httparse::Error::Token),
+            Rejected { status: 404, reason: "no".into() },
+            InvalidArgument("x"),
+        ];
+        for e in &errors {
+            assert!(!e.to_string().is_empty());
+            let status = e.status().unwrap();
+            let mut out = Vec::new();
+            e.write_rejection(&mut out);
+            // Every rejection is itself a well-formed HTTP response with the body it announces.
+            let mut headers = [httparse::EMPTY_HEADER; 16];
+            let mut parsed = httparse::Response::new(&mut headers);
+            let httparse::Status::Complete(head) = parsed.parse(&out).unwrap() else { panic!("partial") };
+            assert_eq!(parsed.code, Some(status));
+            let length = parsed.headers.iter().find(|h| h.name == "Content-Length").unwrap().value;
+            assert_eq!(std::str::from_utf8(length).unwrap().parse::<usize>().unwrap(), out.len() - head);
+        }
+        for e in [ResponseTooLarge, Status(500), AcceptMismatch, UnofferedProtocol, UnofferedExtension, Eof] {
+            assert_eq!(e.status(), None, "{e}");
+            assert!(!e.to_string().is_empty());
+        }
+        assert_eq!(Io(io::Error::other("x")).status(), None);
+        assert_eq!(Random(io::Error::other("x")).status(), None);
+    }
+
+    /// A tiny xorshift generator: tests stay reproducible without a dependency.
+    struct XorShift(u64);
+
+    impl XorShift {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n.max(1) as u64) as usize
+        }
+    }
+
+    /// Feeds every truncation of valid heads, and many random mutations of them, to both
+    /// parsers. Nothing may panic; whatever parses must report a length within the input.
+    #[test]
+    fn parsers_survive_truncated_and_mutated_input() {
+        let key = ClientKey::from_nonce(*b"the sample nonce");
+        let mut request = Vec::new();
+        write_request(&key, "h:1", "/p?q", &["a", "b"], Some("permessage-deflate; x=\"1,2\""), &mut request).unwrap();
+        let (req, _) = parse_request(&request).unwrap().unwrap();
+        let mut response = Vec::new();
+        write_response(&req, Some("b"), Some("permessage-deflate"), &mut response).unwrap();
+        let seeds = [request.clone(), response.clone()];
+
+        let check = |input: &[u8]| {
+            if let Ok(Some((_, used))) = parse_request(input) {
+                assert!(used <= input.len());
+            }
+            if let Ok(Some((_, used))) = parse_response(input, &key, &["a", "b"], Some("permessage-deflate")) {
+                assert!(used <= input.len());
+            }
+        };
+        for seed in &seeds {
+            for end in 0..=seed.len() {
+                check(&seed[..end]);
+            }
+        }
+        let alphabet = b"\r\n :,;\"\\\x00\xff=aGET/HTTP1.";
+        let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+        for _ in 0..20_000 {
+            let mut input = seeds[rng.below(2)].clone();
+            for _ in 0..=rng.below(4) {
+                let at = rng.below(input.len() + 1);
+                match rng.below(4) {
+                    0 if at < input.len() => input[at] = alphabet[rng.below(alphabet.len())],
+                    1 if at < input.len() => {
+                        input.remove(at);
+                    }
+                    2 => input.insert(at, rng.next() as u8),
+                    _ => input.truncate(at),
+                }
+            }
+            check(&input);
+        }
+        for _ in 0..5_000 {
+            let input: Vec<u8> = (0..rng.below(300)).map(|_| alphabet[rng.below(alphabet.len())]).collect();
+            check(&input);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parsers_never_panic_on_arbitrary_bytes(input in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let key = ClientKey::from_nonce([7; 16]);
+            let _ = parse_request(&input);
+            let _ = parse_response(&input, &key, &["chat"], Some("permessage-deflate"));
+        }
+    }
+
+    /// Interop: a tungstenite client against `accept`, and `connect` against a tungstenite
+    /// server, over socket pairs.
+    #[cfg(unix)]
+    #[test]
+    fn interoperates_with_tungstenite() {
+        use std::os::unix::net::UnixStream;
+        use tungstenite::client::IntoClientRequest as _;
+
+        let (client, mut server) = UnixStream::pair().unwrap();
+        let peer = std::thread::spawn(move || {
+            let mut request = "ws://localhost/chat".into_client_request().unwrap();
+            request.headers_mut().insert("Sec-WebSocket-Protocol", "superchat, chat".parse().unwrap());
+            let (mut ws, response) = tungstenite::client(request, client).unwrap();
+            ws.send(tungstenite::Message::text("hello")).unwrap();
+            response.headers().get("Sec-WebSocket-Protocol").map(|v| v.to_str().unwrap().to_owned())
+        });
+        let accepted = accept(&mut server, |req| Accept {
+            protocol: req.protocols().find(|p| *p == "chat").map(str::to_owned),
+            ..Accept::default()
+        })
+        .unwrap();
+        assert_eq!(peer.join().unwrap().as_deref(), Some("chat"));
+        assert_eq!(accepted.path, "/chat");
+
+        let (mut client, server) = UnixStream::pair().unwrap();
+        let peer = std::thread::spawn(move || {
+            #[expect(clippy::result_large_err, reason = "the closure's type is tungstenite's callback signature")]
+            let mut ws =
+                tungstenite::accept_hdr(server, |_req: &_, mut response: tungstenite::handshake::server::Response| {
+                    response.headers_mut().insert("Sec-WebSocket-Protocol", "chat".parse().unwrap());
+                    Ok(response)
+                })
+                .unwrap();
+            ws.send(tungstenite::Message::text("hi")).unwrap();
+        });
+        let opts =
+            ClientOptions { host: "localhost".into(), protocols: vec!["chat".into()], ..ClientOptions::default() };
+        let connected = connect(&mut client, &opts).unwrap();
+        peer.join().unwrap();
+        assert_eq!(connected.protocol.as_deref(), Some("chat"));
+        let mut frame = connected.leftover;
+        client.read_to_end(&mut frame).unwrap_or_default();
+        assert!(frame.starts_with(b"\x81\x02hi"), "{frame:?}");
     }
 }

@@ -27,21 +27,25 @@
 pub mod close;
 pub mod conn;
 pub mod decode;
+pub mod deflate;
 pub mod encode;
 pub mod error;
 pub mod frame;
 pub mod handshake;
 pub mod mask;
 pub mod role;
+pub mod upgrade;
 pub mod utf8;
 
 pub use close::{CloseCode, CloseFrame};
 pub use conn::{Conn, ConnReader, ConnWriter, Frame};
 pub use decode::{Decoder, Event};
 pub use encode::Encoder;
+pub use deflate::{DeflateConfig, DeflateOptions};
 pub use error::{Error, Result};
 pub use frame::{Header, OpCode};
 pub use role::{
     CHUNK_SIZE_BALANCED, CHUNK_SIZE_LOW_MEMORY, CHUNK_SIZE_STREAMING, Config, READ_LIMIT_LARGE, READ_LIMIT_SMALL,
     READ_LIMIT_STANDARD, Role,
 };
+pub use upgrade::{AcceptOptions, ConnectOptions, accept, connect};

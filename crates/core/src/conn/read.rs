@@ -46,6 +46,10 @@ impl ReadState {
         Self { dec: Decoder::new(config), early: early.to_vec(), closed: false, on_ping: None, on_pong: None, on_close: None }
     }
 
+    pub(crate) fn set_deflate(&mut self, config: Option<&crate::deflate::DeflateConfig>) {
+        self.dec.set_deflate(config);
+    }
+
     pub(crate) fn set_reserved_bits(&mut self, rsv: u8) {
         self.dec.set_reserved_bits(rsv);
     }

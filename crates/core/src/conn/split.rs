@@ -72,7 +72,7 @@ impl<S: Write> ConnWriter<S> {
 
     /// See [`Conn::write_message`](super::Conn::write_message).
     pub fn write_message(&self, op: OpCode, payload: &[u8]) -> Result<()> {
-        self.write_frame(true, 0, op, payload)
+        self.with(|w, s| w.write_message(s, op, payload))
     }
 
     /// Sends a ping (at most 125 bytes).

@@ -4,17 +4,18 @@
 use std::io::{self, Read, Write};
 
 use crate::close::CloseCode;
+use crate::deflate::{Compressor, DeflateConfig, MinizCompressor, SYNC_TAIL};
 use crate::encode::Encoder;
 use crate::error::{Error, Result};
-use crate::frame::OpCode;
+use crate::frame::{OpCode, RSV1};
 use crate::role::Config;
 
 /// Frames of a long message are gathered up to this many bytes per `write` call.
 const BATCH: usize = 64 * 1024;
 
-#[derive(Debug)]
 pub(crate) struct WriteState {
     enc: Encoder,
+    deflate: Option<Deflate>,
     out: Vec<u8>,
     max_chunk: usize,
     /// Our close frame has been written: only the close handshake remains.
@@ -23,15 +24,36 @@ pub(crate) struct WriteState {
     lookahead: [Vec<u8>; 2],
 }
 
+/// The write side of permessage-deflate.
+struct Deflate {
+    compressor: Box<dyn Compressor>,
+    reset_each: bool,
+    threshold: usize,
+    /// The compressed form of the message (or chunk) being written.
+    buf: Vec<u8>,
+}
+
 impl WriteState {
     pub(crate) fn new(config: &Config) -> Self {
         Self {
+            deflate: None,
             enc: Encoder::new(config.role),
             out: Vec::new(),
             max_chunk: config.max_chunk_size,
             close_sent: false,
             lookahead: [Vec::new(), Vec::new()],
         }
+    }
+
+    /// Turns compression on as negotiated, with `compressor` (default: miniz_oxide at the
+    /// configured level).
+    pub(crate) fn set_deflate(&mut self, config: Option<&DeflateConfig>, compressor: Option<Box<dyn Compressor>>) {
+        self.deflate = config.map(|c| Deflate {
+            compressor: compressor.unwrap_or_else(|| Box::new(MinizCompressor::new(c.level))),
+            reset_each: c.compress_no_context_takeover,
+            threshold: c.threshold,
+            buf: Vec::new(),
+        });
     }
 
     fn check_open(&self) -> Result<()> {
@@ -64,6 +86,22 @@ impl WriteState {
         w.write_all(&self.out)?;
         w.flush()?;
         Ok(())
+    }
+
+    /// Writes a whole message, compressed if deflate is on and it reaches the threshold.
+    pub(crate) fn write_message<W: Write>(&mut self, w: &mut W, op: OpCode, payload: &[u8]) -> Result<()> {
+        self.check_open()?;
+        let Some(d) = self.deflate.as_mut().filter(|d| op.is_data() && payload.len() >= d.threshold) else {
+            return self.write_frame(w, true, 0, op, payload);
+        };
+        let mut z = std::mem::take(&mut d.buf);
+        z.clear();
+        let compressed = d.compress(payload, &mut z, true);
+        let result = compressed.and_then(|()| self.write_frame(w, true, RSV1, op, &z));
+        if let Some(d) = &mut self.deflate {
+            d.buf = z;
+        }
+        result
     }
 
     /// Writes a close frame and records that it went out.
@@ -121,7 +159,18 @@ impl WriteState {
             let m = if n < chunk { 0 } else { read_full(r, next)? };
             let last = m == 0;
             self.out.clear();
-            self.enc.encode_frame(last, rsv, op, &cur[..n], &mut self.out)?;
+            match &mut self.deflate {
+                Some(d) => {
+                    let mut z = std::mem::take(&mut d.buf);
+                    z.clear();
+                    let r = d.compress(&cur[..n], &mut z, last);
+                    d.buf = z;
+                    r?;
+                    let rsv = rsv | if op == OpCode::Continuation { 0 } else { RSV1 };
+                    self.enc.encode_fragments(last, rsv, op, &d.buf, self.max_chunk, &mut self.out)?;
+                }
+                None => self.enc.encode_frame(last, rsv, op, &cur[..n], &mut self.out)?,
+            }
             w.write_all(&self.out)?;
             if last {
                 break;
@@ -131,6 +180,23 @@ impl WriteState {
             (op, rsv) = (OpCode::Continuation, 0);
         }
         w.flush()?;
+        Ok(())
+    }
+}
+
+impl Deflate {
+    /// Compresses `data` into `z`. At the end of a message the sync tail is stripped and, without
+    /// context takeover, the engine is reset.
+    fn compress(&mut self, data: &[u8], z: &mut Vec<u8>, end_of_message: bool) -> Result<()> {
+        self.compressor.compress(data, z)?;
+        if end_of_message {
+            if z.ends_with(&SYNC_TAIL) {
+                z.truncate(z.len() - SYNC_TAIL.len());
+            }
+            if self.reset_each {
+                self.compressor.reset();
+            }
+        }
         Ok(())
     }
 }

@@ -1,0 +1,141 @@
+//! An echo server: every text message comes back as text, every binary message as binary.
+//!
+//! ```sh
+//! cargo run --release -p lowbit-websockets --example echo-server -- --addr 127.0.0.1:9001 [--max-message BYTES]
+//! ```
+//!
+//! One thread per connection, no shared state: a client that sends garbage, hangs up
+//! mid-frame or stalls costs only its own thread. This is the server the Autobahn|Testsuite
+//! runs against (`cargo xtask autobahn`), so the default message limit is 16 MiB (cases
+//! 9.1.6 and 9.2.6 send messages of that size).
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::process::ExitCode;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use lowbit_websockets::handshake::{self, Accept};
+use lowbit_websockets::{Config, Conn, OpCode, READ_LIMIT_LARGE, Role};
+
+/// The largest frame written: big enough that echoing a large message takes few frames.
+const MAX_CHUNK_SIZE: usize = 64 * 1024;
+/// How long a client may take to send its upgrade request.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long to wait for the client to hang up after the close handshake.
+const LINGER: Duration = Duration::from_secs(2);
+
+const USAGE: &str = "usage: echo-server [--addr HOST:PORT] [--max-message BYTES]
+  --addr         address to listen on (default 127.0.0.1:9001; port 0 picks a free one)
+  --max-message  largest message accepted, in bytes (default 16777216)";
+
+struct Args {
+    addr: String,
+    max_message: usize,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args { addr: "127.0.0.1:9001".to_owned(), max_message: READ_LIMIT_LARGE };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
+        match arg.as_str() {
+            "--addr" => args.addr = value("--addr")?,
+            "--max-message" => {
+                let v = value("--max-message")?;
+                args.max_message = v.parse().map_err(|_| format!("--max-message: not a byte count: {v}"))?;
+            }
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument: {other}")),
+        }
+    }
+    Ok(args)
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("echo-server: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let listener = match TcpListener::bind(&args.addr) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("echo-server: cannot listen on {}: {e}", args.addr);
+            return ExitCode::FAILURE;
+        }
+    };
+    let local = listener.local_addr().map_or_else(|_| args.addr.clone(), |a| a.to_string());
+    // Whoever started us waits for this line to know the port (and that it is open).
+    println!("listening on {local}");
+    let _ = io::stdout().flush();
+
+    let config = Config::new(Role::Server).max_read_limit(args.max_message).max_chunk_size(MAX_CHUNK_SIZE);
+    for stream in listener.incoming() {
+        let stream = match stream {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("accept failed: {e}");
+                continue;
+            }
+        };
+        let peer = stream.peer_addr().map_or_else(|_| "?".to_owned(), |a| a.to_string());
+        let spawned = thread::Builder::new().name(peer.clone()).spawn(move || {
+            if let Err(e) = serve(stream, config) {
+                eprintln!("{peer}: {e}");
+            }
+        });
+        if let Err(e) = spawned {
+            eprintln!("cannot start a thread for a connection: {e}");
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// One connection: handshake, then echo until the close handshake or an error.
+fn serve(mut stream: TcpStream, config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    stream.set_nodelay(true)?;
+    stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
+    // A refused request has been answered with its 4xx by `accept` already.
+    let accepted = handshake::accept(&mut stream, |_req| Accept::default())?;
+    stream.set_read_timeout(None)?;
+
+    let mut conn = Conn::with_early_data(stream, config, &accepted.leftover);
+    let mut buf = Vec::new();
+    let result = loop {
+        match conn.read_message(&mut buf) {
+            Ok((OpCode::Close, _)) => break Ok(()),
+            Ok((op, payload)) => {
+                if let Err(e) = conn.write_message(op, payload) {
+                    break Err(e);
+                }
+            }
+            Err(e) => break Err(e),
+        }
+    };
+    linger(conn.into_inner());
+    Ok(result?)
+}
+
+/// Closes the TCP connection gracefully: the server closes first (RFC 6455 §7.1.1), but
+/// dropping a socket with unread input sends a reset that can destroy our close frame before
+/// the client reads it, so send FIN and drain what the client still sends, for a while.
+fn linger(mut stream: TcpStream) {
+    let _ = stream.shutdown(Shutdown::Write);
+    let deadline = Instant::now() + LINGER;
+    let mut sink = [0u8; 4096];
+    while let Some(left) = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) {
+        if stream.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match stream.read(&mut sink) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}

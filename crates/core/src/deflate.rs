@@ -1,0 +1,262 @@
+//! permessage-deflate (RFC 7692): negotiated settings, the pluggable [`Compressor`], and the
+//! bounded inflater.
+//!
+//! A compressed message is raw DEFLATE data ending in a sync flush whose `00 00 ff ff` tail is
+//! stripped by the sender and restored by the receiver (§7.2.1, §7.2.2). Both sides keep their
+//! LZ77 history across messages ("context takeover") unless `*_no_context_takeover` was
+//! negotiated, in which case the engine is reset, not rebuilt, after each message.
+//! Inflation is bounded: output stops at `max_read_limit`, whatever the input claims.
+
+pub mod negotiate;
+
+use miniz_oxide::deflate::core::{CompressorOxide, create_comp_flags_from_zip_params};
+use miniz_oxide::inflate::stream::{InflateState, MinReset};
+use miniz_oxide::{DataFormat, MZError, MZFlush, MZStatus};
+
+use crate::error::Error;
+
+/// The four bytes a sync flush ends with; stripped on write, restored on read (RFC 7692 §7.2.1).
+pub const SYNC_TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
+
+/// What this endpoint asks for or accepts, before negotiation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeflateOptions {
+    /// Server: always reset our compressor per message. Client: ask the server to.
+    pub server_no_context_takeover: bool,
+    /// Server: ask the client to reset its compressor per message. Client: reset ours.
+    pub client_no_context_takeover: bool,
+    /// Client: ask the server to compress with at most this window (8–15).
+    pub server_max_window_bits: Option<u8>,
+    /// Compression level, 0 (store) to 9 (best). Default 1: fast, and most of the gain.
+    pub level: u8,
+    /// Messages shorter than this are sent uncompressed. Default 1024, like `ws`.
+    pub threshold: usize,
+    /// The smallest window (bits) our compressor can write with. miniz_oxide: 15 only, so a
+    /// peer's demand for a smaller window is declined.
+    pub min_window_bits: u8,
+}
+
+impl Default for DeflateOptions {
+    fn default() -> Self {
+        Self {
+            server_no_context_takeover: false,
+            client_no_context_takeover: false,
+            server_max_window_bits: None,
+            level: 1,
+            threshold: 1024,
+            min_window_bits: 15,
+        }
+    }
+}
+
+impl DeflateOptions {
+    /// Whether our compressor can honor a peer's window limit of `bits`.
+    pub fn supports_window_bits(&self, bits: u8) -> bool {
+        (self.min_window_bits..=15).contains(&bits)
+    }
+}
+
+/// The outcome of negotiation, from this endpoint's point of view: the one value the codec and
+/// `Conn` take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeflateConfig {
+    /// Reset our compressor after each message.
+    pub compress_no_context_takeover: bool,
+    /// Reset our inflater after each message.
+    pub decompress_no_context_takeover: bool,
+    /// The window our compressor may use (8–15).
+    pub compress_window_bits: u8,
+    /// The window the peer said it compresses with (our inflater accepts any).
+    pub decompress_window_bits: u8,
+    /// Compression level, 0–9.
+    pub level: u8,
+    /// Messages shorter than this are sent uncompressed.
+    pub threshold: usize,
+}
+
+impl Default for DeflateConfig {
+    fn default() -> Self {
+        Self {
+            compress_no_context_takeover: false,
+            decompress_no_context_takeover: false,
+            compress_window_bits: 15,
+            decompress_window_bits: 15,
+            level: 1,
+            threshold: 1024,
+        }
+    }
+}
+
+/// A DEFLATE engine for the write side, like the seed's `Compressor` interface.
+pub trait Compressor: Send {
+    /// Compresses `input` as part of the current message and appends the output to `out`,
+    /// ending with a sync flush (so the output ends with [`SYNC_TAIL`]).
+    fn compress(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), Error>;
+    /// Forgets the history, so the next message starts a fresh window. Must be cheap.
+    fn reset(&mut self);
+}
+
+/// The default engine: miniz_oxide, raw DEFLATE, 32 KiB window, state reused across messages.
+pub struct MinizCompressor {
+    inner: Box<CompressorOxide>,
+}
+
+impl MinizCompressor {
+    /// A compressor at `level` (0–9).
+    pub fn new(level: u8) -> Self {
+        // Negative window bits select raw DEFLATE (no zlib header), as RFC 7692 requires.
+        let flags = create_comp_flags_from_zip_params(level.min(9) as i32, -15, 0);
+        Self { inner: Box::new(CompressorOxide::new(flags)) }
+    }
+}
+
+impl Compressor for MinizCompressor {
+    fn compress(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+        loop {
+            let old = out.len();
+            let room = (input.len() / 2).max(1024) + 64;
+            out.resize(old + room, 0);
+            let r = miniz_oxide::deflate::stream::deflate(&mut self.inner, input, &mut out[old..], MZFlush::Sync);
+            out.truncate(old + r.bytes_written);
+            input = &input[r.bytes_consumed..];
+            match r.status {
+                // Done when all input is in and the flush fit: the output was not filled.
+                Ok(_) if input.is_empty() && r.bytes_written < room => return Ok(()),
+                Ok(_) | Err(MZError::Buf) => {}
+                Err(_) => return Err(Error::Io(std::io::Error::other("deflate engine failed"))),
+            }
+        }
+    }
+
+    fn reset(&mut self) {
+        self.inner.reset();
+    }
+}
+
+/// The read side: a raw-DEFLATE inflater whose output never passes a limit.
+pub struct Inflater {
+    state: Box<InflateState>,
+}
+
+impl std::fmt::Debug for Inflater {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Inflater")
+    }
+}
+
+impl Default for Inflater {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Inflater {
+    /// An inflater with a 32 KiB window, which reads data written with any window size.
+    pub fn new() -> Self {
+        Self { state: InflateState::new_boxed(DataFormat::Raw) }
+    }
+
+    /// Forgets the history (the peer resets its compressor per message).
+    pub fn reset(&mut self) {
+        self.state.reset_as(MinReset);
+    }
+
+    /// Inflates one message's `data` (with the sync tail restored) and appends it to `out`.
+    /// Fails with `MessageTooBig` as soon as `out` would pass `limit` bytes, having grown `out`
+    /// to at most `limit + 1` bytes, and with `InvalidCompressedData` on corrupt input.
+    pub fn inflate(&mut self, data: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<(), Error> {
+        for mut input in [data, &SYNC_TAIL[..]] {
+            loop {
+                let old = out.len();
+                if old > limit {
+                    return Err(Error::MessageTooBig { limit: limit as u64 });
+                }
+                // Grow geometrically, but never past one byte over the limit: that byte is how
+                // an over-long message is detected without inflating any further.
+                let room = (old.max(input.len() * 2).max(4096)).min(limit + 1 - old);
+                out.resize(old + room, 0);
+                let r = miniz_oxide::inflate::stream::inflate(&mut self.state, input, &mut out[old..], MZFlush::None);
+                out.truncate(old + r.bytes_written);
+                input = &input[r.bytes_consumed..];
+                match r.status {
+                    Ok(MZStatus::StreamEnd) => {
+                        // A final block ends the stream: the next message starts a new one.
+                        self.state.reset_as(MinReset);
+                        if !input.is_empty() && input != SYNC_TAIL.as_slice() {
+                            return Err(Error::InvalidCompressedData);
+                        }
+                        break;
+                    }
+                    Ok(_) if r.bytes_written == room => continue,
+                    Ok(_) if input.is_empty() => break,
+                    Ok(_) => continue,
+                    // No progress possible: all input consumed and nothing more to write.
+                    Err(MZError::Buf) if input.is_empty() => break,
+                    Err(_) => return Err(Error::InvalidCompressedData),
+                }
+            }
+        }
+        if out.len() > limit {
+            return Err(Error::MessageTooBig { limit: limit as u64 });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roundtrip(c: &mut dyn Compressor, inf: &mut Inflater, msg: &[u8]) {
+        let mut z = Vec::new();
+        c.compress(msg, &mut z).unwrap();
+        assert!(z.ends_with(&SYNC_TAIL));
+        z.truncate(z.len() - 4);
+        let mut out = Vec::new();
+        inf.inflate(&z, &mut out, 1 << 24).unwrap();
+        assert_eq!(out, msg);
+    }
+
+    #[test]
+    fn roundtrips_with_context_takeover() {
+        let mut c = MinizCompressor::new(1);
+        let mut inf = Inflater::new();
+        for i in 0..50usize {
+            let msg: Vec<u8> = (0..i * 997).map(|j| (j % 251) as u8 ^ (i as u8)).collect();
+            roundtrip(&mut c, &mut inf, &msg);
+            roundtrip(&mut c, &mut inf, b"");
+        }
+    }
+
+    #[test]
+    fn roundtrips_without_context_takeover() {
+        let mut c = MinizCompressor::new(6);
+        let mut inf = Inflater::new();
+        for _ in 0..5 {
+            roundtrip(&mut c, &mut inf, b"hello hello hello hello");
+            c.reset();
+            inf.reset();
+        }
+    }
+
+    #[test]
+    fn inflation_stops_at_the_limit() {
+        let mut c = MinizCompressor::new(9);
+        let big = vec![b'a'; 10 << 20];
+        let mut z = Vec::new();
+        c.compress(&big, &mut z).unwrap();
+        z.truncate(z.len() - 4);
+        let mut out = Vec::new();
+        let err = Inflater::new().inflate(&z, &mut out, 1 << 20).unwrap_err();
+        assert!(matches!(err, Error::MessageTooBig { limit } if limit == 1 << 20));
+        assert!(out.len() <= (1 << 20) + 1, "grew to {}", out.len());
+    }
+
+    #[test]
+    fn corrupt_data_is_invalid() {
+        let mut out = Vec::new();
+        let err = Inflater::new().inflate(&[0xff, 0xff, 0xff, 0xff], &mut out, 1 << 20).unwrap_err();
+        assert!(matches!(err, Error::InvalidCompressedData));
+    }
+}

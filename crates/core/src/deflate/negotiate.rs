@@ -1,0 +1,367 @@
+//! permessage-deflate negotiation (RFC 7692 §5, §7.1): parsing `Sec-WebSocket-Extensions`,
+//! choosing an offer on the server, building the client's offer and checking the answer.
+
+use std::fmt::Write as _;
+
+use super::{DeflateConfig, DeflateOptions};
+use crate::role::Role;
+
+/// The extension token.
+pub const PERMESSAGE_DEFLATE: &str = "permessage-deflate";
+
+/// Why the server's answer to our offer is not acceptable (the client fails the handshake).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NegotiationError {
+    /// The header is not a valid extension list (RFC 7692 §5 / RFC 6455 §9.1 grammar).
+    Syntax,
+    /// The server accepted permessage-deflate more than once.
+    Duplicate,
+    /// An unknown parameter, a repeated one, or a value out of range.
+    BadParameter(String),
+    /// The server asked for something we did not offer or cannot do.
+    Unsupported(&'static str),
+}
+
+impl std::fmt::Display for NegotiationError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Syntax => f.write_str("malformed Sec-WebSocket-Extensions header"),
+            Self::Duplicate => f.write_str("permessage-deflate accepted twice"),
+            Self::BadParameter(p) => write!(f, "bad permessage-deflate parameter: {p}"),
+            Self::Unsupported(what) => write!(f, "unacceptable permessage-deflate response: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for NegotiationError {}
+
+/// One `name[=value]` parameter of an extension element.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Param<'a> {
+    name: &'a str,
+    value: Option<&'a str>,
+}
+
+/// Splits a header value into extension elements: `(name, params)` per comma-separated element.
+/// Quoted-string values may contain commas and semicolons. Returns `None` on bad syntax.
+fn parse_elements(header: &str) -> Option<Vec<(&str, Vec<Param<'_>>)>> {
+    let mut elements = Vec::new();
+    for element in split_outside_quotes(header, ',')? {
+        let element = element.trim();
+        if element.is_empty() {
+            continue; // RFC 7230 #rule: empty list elements are allowed and ignored
+        }
+        let mut parts = split_outside_quotes(element, ';')?.into_iter();
+        let name = parts.next()?.trim();
+        if !is_token(name) {
+            return None;
+        }
+        let mut params = Vec::new();
+        for p in parts {
+            let (name, value) = match p.split_once('=') {
+                Some((n, v)) => (n.trim(), Some(unquote(v.trim())?)),
+                None => (p.trim(), None),
+            };
+            if !is_token(name) {
+                return None;
+            }
+            params.push(Param { name, value });
+        }
+        elements.push((name, params));
+    }
+    Some(elements)
+}
+
+fn split_outside_quotes(s: &str, sep: char) -> Option<Vec<&str>> {
+    let mut out = Vec::new();
+    let (mut start, mut quoted, mut escaped) = (0, false, false);
+    for (i, c) in s.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            c if c == sep && !quoted => {
+                out.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if quoted {
+        return None;
+    }
+    out.push(&s[start..]);
+    Some(out)
+}
+
+/// A token, or a quoted string whose content is a token (RFC 7692 §7.1 values are tokens).
+fn unquote(v: &str) -> Option<&str> {
+    let inner = match v.strip_prefix('"') {
+        Some(rest) => rest.strip_suffix('"')?,
+        None => v,
+    };
+    is_token(inner).then_some(inner)
+}
+
+fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// A window-bits value: 8..=15 in decimal without leading zeros.
+fn window_bits(v: &str) -> Option<u8> {
+    if v.len() > 2 || v.starts_with('0') {
+        return None;
+    }
+    v.parse().ok().filter(|b| (8..=15).contains(b))
+}
+
+/// The parameters of one permessage-deflate element, each at most once.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct Params {
+    server_no_context_takeover: bool,
+    client_no_context_takeover: bool,
+    server_max_window_bits: Option<u8>,
+    /// `Some(None)`: present without a value.
+    client_max_window_bits: Option<Option<u8>>,
+}
+
+impl Params {
+    /// Parses the parameters; `None` for an unknown, repeated or out-of-range one.
+    fn parse(params: &[Param<'_>], role_of_sender: Role) -> Result<Self, String> {
+        let mut out = Params::default();
+        let mut seen = [false; 4];
+        for p in params {
+            let slot = match p.name.to_ascii_lowercase().as_str() {
+                "server_no_context_takeover" => 0,
+                "client_no_context_takeover" => 1,
+                "server_max_window_bits" => 2,
+                "client_max_window_bits" => 3,
+                _ => return Err(format!("unknown parameter {}", p.name)),
+            };
+            if std::mem::replace(&mut seen[slot], true) {
+                return Err(format!("repeated parameter {}", p.name));
+            }
+            let bad = || format!("{}={}", p.name, p.value.unwrap_or(""));
+            match (slot, p.value) {
+                (0, None) => out.server_no_context_takeover = true,
+                (1, None) => out.client_no_context_takeover = true,
+                (2, Some(v)) => out.server_max_window_bits = Some(window_bits(v).ok_or_else(bad)?),
+                // An offer may name client_max_window_bits without a value; an answer may not.
+                (3, None) if role_of_sender == Role::Client => out.client_max_window_bits = Some(None),
+                (3, Some(v)) => out.client_max_window_bits = Some(Some(window_bits(v).ok_or_else(bad)?)),
+                _ => return Err(bad()),
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Server side: picks the first acceptable permessage-deflate offer from the request's
+/// `Sec-WebSocket-Extensions` values. Returns the response header value and the negotiated
+/// configuration, or `None` to decline (no extension in the response): no offer, or every
+/// offer has unknown, repeated or out-of-range parameters, or asks for a window the
+/// compressor cannot honor.
+pub fn server_accept<'h>(
+    offers: impl IntoIterator<Item = &'h str>,
+    options: &DeflateOptions,
+) -> Option<(String, DeflateConfig)> {
+    for header in offers {
+        let Some(elements) = parse_elements(header) else { continue };
+        for (name, params) in elements {
+            if !name.eq_ignore_ascii_case(PERMESSAGE_DEFLATE) {
+                continue;
+            }
+            let Ok(offer) = Params::parse(&params, Role::Client) else { continue };
+            if let Some(accepted) = accept_offer(&offer, options) {
+                return Some(accepted);
+            }
+        }
+    }
+    None
+}
+
+fn accept_offer(offer: &Params, options: &DeflateOptions) -> Option<(String, DeflateConfig)> {
+    // server_max_window_bits limits the window we compress with: only if the engine can.
+    let compress_bits = match offer.server_max_window_bits {
+        Some(bits) if !options.supports_window_bits(bits) => return None,
+        Some(bits) => bits,
+        None => 15,
+    };
+    let server_no_context = offer.server_no_context_takeover || options.server_no_context_takeover;
+    let client_no_context = offer.client_no_context_takeover || options.client_no_context_takeover;
+    let mut response = String::from(PERMESSAGE_DEFLATE);
+    if server_no_context {
+        response.push_str("; server_no_context_takeover");
+    }
+    if client_no_context {
+        response.push_str("; client_no_context_takeover");
+    }
+    if offer.server_max_window_bits.is_some() {
+        let _ = write!(response, "; server_max_window_bits={compress_bits}");
+    }
+    // The client said it can limit its window; our inflater takes any window, so we only echo
+    // a limit the client itself named.
+    let inflate_bits = match offer.client_max_window_bits {
+        Some(Some(bits)) => {
+            let _ = write!(response, "; client_max_window_bits={bits}");
+            bits
+        }
+        _ => 15,
+    };
+    let config = DeflateConfig {
+        compress_no_context_takeover: server_no_context,
+        decompress_no_context_takeover: client_no_context,
+        compress_window_bits: compress_bits,
+        decompress_window_bits: inflate_bits,
+        level: options.level,
+        threshold: options.threshold,
+    };
+    Some((response, config))
+}
+
+/// Client side: the `Sec-WebSocket-Extensions` value to offer.
+pub fn client_offer(options: &DeflateOptions) -> String {
+    let mut offer = String::from(PERMESSAGE_DEFLATE);
+    if options.server_no_context_takeover {
+        offer.push_str("; server_no_context_takeover");
+    }
+    if options.client_no_context_takeover {
+        offer.push_str("; client_no_context_takeover");
+    }
+    if let Some(bits) = options.server_max_window_bits {
+        let _ = write!(offer, "; server_max_window_bits={bits}");
+    }
+    // We may only let the server limit our window if the engine can compress with a smaller one.
+    if options.supports_window_bits(9) {
+        offer.push_str("; client_max_window_bits");
+    }
+    offer
+}
+
+/// Client side: checks the server's `Sec-WebSocket-Extensions` answer against what
+/// [`client_offer`] sent. `Ok(None)`: the server declined (no permessage-deflate).
+pub fn client_verify(response: Option<&str>, options: &DeflateOptions) -> Result<Option<DeflateConfig>, NegotiationError> {
+    let Some(response) = response else { return Ok(None) };
+    let elements = parse_elements(response).ok_or(NegotiationError::Syntax)?;
+    let mut found = None;
+    for (name, params) in elements {
+        if !name.eq_ignore_ascii_case(PERMESSAGE_DEFLATE) {
+            return Err(NegotiationError::Unsupported("an extension we did not offer"));
+        }
+        if found.is_some() {
+            return Err(NegotiationError::Duplicate);
+        }
+        found = Some(Params::parse(&params, Role::Server).map_err(NegotiationError::BadParameter)?);
+    }
+    let Some(answer) = found else { return Ok(None) };
+    if options.server_no_context_takeover && !answer.server_no_context_takeover {
+        return Err(NegotiationError::Unsupported("server_no_context_takeover was requested but not confirmed"));
+    }
+    if let (Some(asked), Some(got)) = (options.server_max_window_bits, answer.server_max_window_bits) {
+        if got > asked {
+            return Err(NegotiationError::Unsupported("server_max_window_bits above the requested value"));
+        }
+    }
+    if options.server_max_window_bits.is_some() && answer.server_max_window_bits.is_none() {
+        return Err(NegotiationError::Unsupported("server_max_window_bits was requested but not confirmed"));
+    }
+    let compress_bits = match answer.client_max_window_bits {
+        Some(Some(bits)) if options.supports_window_bits(9) && options.supports_window_bits(bits) => bits,
+        Some(_) => return Err(NegotiationError::Unsupported("client_max_window_bits was not offered or cannot be honored")),
+        None => 15,
+    };
+    Ok(Some(DeflateConfig {
+        compress_no_context_takeover: answer.client_no_context_takeover || options.client_no_context_takeover,
+        decompress_no_context_takeover: answer.server_no_context_takeover,
+        compress_window_bits: compress_bits,
+        decompress_window_bits: answer.server_max_window_bits.unwrap_or(15),
+        level: options.level,
+        threshold: options.threshold,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts() -> DeflateOptions {
+        DeflateOptions::default()
+    }
+
+    #[test]
+    fn parses_several_offers_with_quoted_values() {
+        let els = parse_elements(r#"permessage-deflate; client_max_window_bits="10", x-foo;a="b", ,permessage-deflate"#).unwrap();
+        assert_eq!(els.len(), 3);
+        assert_eq!(els[0].1, vec![Param { name: "client_max_window_bits", value: Some("10") }]);
+        assert_eq!((els[1].0, &els[1].1[..]), ("x-foo", &[Param { name: "a", value: Some("b") }][..]));
+        // RFC 6455 §9.1: an unquoted value must be a token, so a comma inside quotes is malformed.
+        assert!(parse_elements(r#"x-foo; a="b,c""#).is_none());
+        assert!(parse_elements("permessage-deflate; a=\"unterminated").is_none());
+    }
+
+    #[test]
+    fn server_picks_first_acceptable_offer() {
+        let (resp, cfg) = server_accept(
+            ["permessage-deflate; server_max_window_bits=10, permessage-deflate; client_max_window_bits"],
+            &opts(),
+        )
+        .unwrap();
+        // miniz_oxide compresses with a 32 KiB window only: the first offer is declined.
+        assert_eq!(resp, "permessage-deflate");
+        assert_eq!(cfg.compress_window_bits, 15);
+    }
+
+    #[test]
+    fn server_declines_bad_offers() {
+        for offer in [
+            "permessage-deflate; foo",
+            "permessage-deflate; server_no_context_takeover; server_no_context_takeover",
+            "permessage-deflate; server_max_window_bits=16",
+            "permessage-deflate; server_max_window_bits=7",
+            "permessage-deflate; server_max_window_bits",
+            "permessage-deflate; server_max_window_bits=010",
+            "permessage-deflate; client_max_window_bits=20",
+            "permessage-deflate; server_no_context_takeover=1",
+            "x-webkit-deflate-frame",
+        ] {
+            assert_eq!(server_accept([offer], &opts()), None, "{offer}");
+        }
+    }
+
+    #[test]
+    fn server_answers_every_parameter() {
+        let (resp, cfg) = server_accept(
+            ["PerMessage-Deflate; Server_No_Context_Takeover; client_no_context_takeover; server_max_window_bits=15; client_max_window_bits=9"],
+            &opts(),
+        )
+        .unwrap();
+        assert_eq!(
+            resp,
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=15; client_max_window_bits=9"
+        );
+        assert!(cfg.compress_no_context_takeover && cfg.decompress_no_context_takeover);
+        assert_eq!(cfg.decompress_window_bits, 9);
+    }
+
+    #[test]
+    fn client_verifies_answers() {
+        let o = opts();
+        assert_eq!(client_verify(None, &o), Ok(None));
+        let cfg = client_verify(Some("permessage-deflate; server_no_context_takeover"), &o).unwrap().unwrap();
+        assert!(cfg.decompress_no_context_takeover && !cfg.compress_no_context_takeover);
+        for bad in [
+            "permessage-deflate, permessage-deflate",
+            "permessage-deflate; client_max_window_bits=10",
+            "permessage-deflate; client_max_window_bits",
+            "permessage-deflate; bogus",
+            "x-other",
+            "permessage-deflate; server_max_window_bits=99",
+        ] {
+            assert!(client_verify(Some(bad), &o).is_err(), "{bad}");
+        }
+        let strict = DeflateOptions { server_no_context_takeover: true, server_max_window_bits: Some(10), ..opts() };
+        assert!(client_verify(Some("permessage-deflate"), &strict).is_err());
+        assert!(client_verify(Some("permessage-deflate; server_no_context_takeover; server_max_window_bits=11"), &strict).is_err());
+        assert!(client_verify(Some("permessage-deflate; server_no_context_takeover; server_max_window_bits=9"), &strict).is_ok());
+    }
+}
