@@ -25,8 +25,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use criterion::measurement::WallTime;
-use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use lowbit_websockets::frame::Header;
 use lowbit_websockets::mask::{apply_mask, copy_masked};
 use lowbit_websockets::{Config, Conn, Decoder, Encoder, Event, OpCode, READ_LIMIT_LARGE, Role};
@@ -439,6 +438,223 @@ fn bench_decode(c: &mut Criterion) {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Encode (server role: unmasked; client role: masked)
+// ---------------------------------------------------------------------------------------------
+
+/// A sink that counts what it is given, as a socket would take it (its one copy into the
+/// kernel is the same for every library and is left out).
+type Sink = Replay;
+
+fn lowbit_encode(enc: &mut Encoder, out: &mut Vec<u8>, sink: &mut Sink, payload: &[u8], n: usize) {
+    for _ in 0..n {
+        out.clear();
+        enc.encode_frame(true, 0, OpCode::Text, black_box(payload), out).expect("encode");
+        sink.write_all(out).expect("sink");
+    }
+}
+
+fn lowbit_conn_encode(conn: &mut Conn<Sink>, payload: &[u8], n: usize) {
+    for _ in 0..n {
+        conn.write_message(OpCode::Text, black_box(payload)).expect("write");
+    }
+}
+
+fn tung_encode(ws: &mut tungstenite::WebSocket<Sink>, payload: &'static str, n: usize) {
+    for _ in 0..n {
+        ws.write(Message::Text(Utf8Bytes::from_static(black_box(payload)))).expect("write");
+    }
+    ws.flush().expect("flush");
+}
+
+fn fast_encode(rt: &tokio::runtime::Runtime, ws: &mut fastwebsockets::WebSocket<Sink>, payload: &[u8], n: usize) {
+    rt.block_on(async {
+        for _ in 0..n {
+            let frame = fastwebsockets::Frame::text(fastwebsockets::Payload::Borrowed(black_box(payload)));
+            ws.write_frame(frame).await.expect("write");
+        }
+    })
+}
+
+fn bench_encode(c: &mut Criterion) {
+    let rt = runtime();
+    let nothing: Rc<[u8]> = Rc::from(&[][..]);
+    for (role, group) in [(Role::Server, "encode_server"), (Role::Client, "encode_client")] {
+        for s in [size("16B", 16, 1000), size("1KiB", 1024, 200), size("64KiB", 64 << 10, 16)] {
+            let payload = text(s.len);
+            let mut g = c.benchmark_group(format!("{group}/{}", s.name));
+            g.throughput(throughput(&s));
+            let head = if role == Role::Client { 4 } else { 0 } + if s.len < 126 { 2 } else { 4 };
+            let wire = (head + s.len) * s.n;
+
+            let mut enc = Encoder::new(role);
+            let mut out = Vec::new();
+            let mut sink = Replay::new(&nothing).0;
+            lowbit_encode(&mut enc, &mut out, &mut sink, payload.as_bytes(), s.n);
+            assert_eq!(sink.written, wire);
+            g.bench_function("lowbit", |b| b.iter(|| lowbit_encode(&mut enc, &mut out, &mut sink, payload.as_bytes(), s.n)));
+
+            // max_chunk_size = the message size, so Conn writes one frame like the others.
+            let config = Config::new(role).max_chunk_size(s.len.max(4096));
+            let mut conn = Conn::with_config(Replay::new(&nothing).0, config);
+            lowbit_conn_encode(&mut conn, payload.as_bytes(), s.n);
+            assert_eq!(conn.get_ref().written, wire);
+            g.bench_function("lowbit_conn", |b| b.iter(|| lowbit_conn_encode(&mut conn, payload.as_bytes(), s.n)));
+
+            let trole = if role == Role::Client { tungstenite::protocol::Role::Client } else { tungstenite::protocol::Role::Server };
+            let mut ws = tungstenite::WebSocket::from_raw_socket(Replay::new(&nothing).0, trole, Some(tung_config()));
+            tung_encode(&mut ws, payload, s.n);
+            assert_eq!(ws.get_ref().written, wire);
+            g.bench_function("tungstenite", |b| b.iter(|| tung_encode(&mut ws, payload, s.n)));
+
+            let frole = if role == Role::Client { fastwebsockets::Role::Client } else { fastwebsockets::Role::Server };
+            let mut fw = fastwebsockets::WebSocket::after_handshake(Replay::new(&nothing).0, frole);
+            fast_encode(&rt, &mut fw, payload.as_bytes(), s.n);
+            g.bench_function("fastwebsockets", |b| b.iter(|| fast_encode(&rt, &mut fw, payload.as_bytes(), s.n)));
+            g.finish();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Echo round trip: client encode → server decode → server encode → client decode
+// ---------------------------------------------------------------------------------------------
+
+/// Feeds `src` (exactly one message) to `dec` and hands the message to `f`.
+fn lowbit_decode_one(dec: &mut Decoder, mut src: &[u8], f: impl FnOnce(OpCode, &[u8])) {
+    loop {
+        match dec.poll_message() {
+            Ok(Some(Event::Message { op, payload, .. })) => {
+                assert!(src.is_empty());
+                return f(op, payload);
+            }
+            Ok(Some(e)) => panic!("unexpected event {e:?}"),
+            Ok(None) => {
+                let k = dec.feed(src);
+                assert!(k > 0, "ran out of input");
+                src = &src[k..];
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+struct LowbitPair {
+    cenc: Encoder,
+    cdec: Decoder,
+    senc: Encoder,
+    sdec: Decoder,
+    c2s: Vec<u8>,
+    s2c: Vec<u8>,
+}
+
+fn lowbit_echo(p: &mut LowbitPair, payload: &[u8], n: usize) -> usize {
+    let LowbitPair { cenc, cdec, senc, sdec, c2s, s2c } = p;
+    let mut bytes = 0;
+    for _ in 0..n {
+        c2s.clear();
+        cenc.encode_frame(true, 0, OpCode::Text, black_box(payload), c2s).expect("encode");
+        lowbit_decode_one(sdec, c2s, |op, msg| {
+            s2c.clear();
+            senc.encode_frame(true, 0, op, msg, s2c).expect("encode");
+        });
+        lowbit_decode_one(cdec, s2c, |_, msg| bytes += black_box(msg).len());
+    }
+    bytes
+}
+
+fn lowbit_conn_echo(client: &mut Conn<End>, server: &mut Conn<End>, cbuf: &mut Vec<u8>, sbuf: &mut Vec<u8>, payload: &[u8], n: usize) -> usize {
+    let mut bytes = 0;
+    for _ in 0..n {
+        client.write_message(OpCode::Text, black_box(payload)).expect("write");
+        let (op, msg) = server.read_message(sbuf).expect("read");
+        server.write_message(op, msg).expect("write");
+        let (_, msg) = client.read_message(cbuf).expect("read");
+        bytes += black_box(msg).len();
+    }
+    bytes
+}
+
+fn tung_echo(client: &mut tungstenite::WebSocket<End>, server: &mut tungstenite::WebSocket<End>, payload: &'static str, n: usize) -> usize {
+    let mut bytes = 0;
+    for _ in 0..n {
+        client.send(Message::Text(Utf8Bytes::from_static(black_box(payload)))).expect("send");
+        let msg = server.read().expect("read");
+        server.send(msg).expect("send");
+        match client.read().expect("read") {
+            Message::Text(t) => bytes += black_box(t.as_str()).len(),
+            m => panic!("unexpected {m:?}"),
+        }
+    }
+    bytes
+}
+
+fn fast_echo(
+    rt: &tokio::runtime::Runtime,
+    client: &mut fastwebsockets::FragmentCollector<End>,
+    server: &mut fastwebsockets::FragmentCollector<End>,
+    payload: &[u8],
+    n: usize,
+) -> usize {
+    rt.block_on(async {
+        let mut bytes = 0;
+        for _ in 0..n {
+            let frame = fastwebsockets::Frame::text(fastwebsockets::Payload::Borrowed(black_box(payload)));
+            client.write_frame(frame).await.expect("write");
+            let msg = server.read_frame().await.expect("read");
+            server.write_frame(msg).await.expect("write");
+            let msg = client.read_frame().await.expect("read");
+            bytes += black_box(&*msg.payload).len();
+        }
+        bytes
+    })
+}
+
+fn bench_echo(c: &mut Criterion) {
+    let rt = runtime();
+    for s in [size("16B", 16, 200), size("64KiB", 64 << 10, 8)] {
+        let payload = text(s.len);
+        let expect = s.len * s.n;
+        let mut g = c.benchmark_group(format!("echo/{}", s.name));
+        g.throughput(throughput(&s));
+
+        let mut p = LowbitPair {
+            cenc: Encoder::new(Role::Client),
+            cdec: Decoder::new(&Config::new(Role::Client).max_read_limit(READ_LIMIT_LARGE)),
+            senc: Encoder::new(Role::Server),
+            sdec: Decoder::new(&server_config()),
+            c2s: Vec::new(),
+            s2c: Vec::new(),
+        };
+        assert_eq!(lowbit_echo(&mut p, payload.as_bytes(), s.n), expect);
+        g.bench_function("lowbit", |b| b.iter(|| lowbit_echo(&mut p, payload.as_bytes(), s.n)));
+
+        // One frame per message, like the other two (Conn's default max_chunk_size, 4 KiB,
+        // would split 64 KiB into 16 frames).
+        let (ce, se) = pipe_pair();
+        let mut client = Conn::with_config(ce, Config::new(Role::Client).max_read_limit(READ_LIMIT_LARGE).max_chunk_size(s.len.max(4096)));
+        let mut server = Conn::with_config(se, server_config().max_chunk_size(s.len.max(4096)));
+        let (mut cbuf, mut sbuf) = (Vec::new(), Vec::new());
+        assert_eq!(lowbit_conn_echo(&mut client, &mut server, &mut cbuf, &mut sbuf, payload.as_bytes(), s.n), expect);
+        g.bench_function("lowbit_conn", |b| {
+            b.iter(|| lowbit_conn_echo(&mut client, &mut server, &mut cbuf, &mut sbuf, payload.as_bytes(), s.n))
+        });
+
+        let (ce, se) = pipe_pair();
+        let mut client = tungstenite::WebSocket::from_raw_socket(ce, tungstenite::protocol::Role::Client, Some(tung_config()));
+        let mut server = tungstenite::WebSocket::from_raw_socket(se, tungstenite::protocol::Role::Server, Some(tung_config()));
+        assert_eq!(tung_echo(&mut client, &mut server, payload, s.n), expect);
+        g.bench_function("tungstenite", |b| b.iter(|| tung_echo(&mut client, &mut server, payload, s.n)));
+
+        let (ce, se) = pipe_pair();
+        let mut client = fastwebsockets::FragmentCollector::new(fastwebsockets::WebSocket::after_handshake(ce, fastwebsockets::Role::Client));
+        let mut server = fastwebsockets::FragmentCollector::new(fastwebsockets::WebSocket::after_handshake(se, fastwebsockets::Role::Server));
+        assert_eq!(fast_echo(&rt, &mut client, &mut server, payload.as_bytes(), s.n), expect);
+        g.bench_function("fastwebsockets", |b| b.iter(|| fast_echo(&rt, &mut client, &mut server, payload.as_bytes(), s.n)));
+        g.finish();
+    }
+}
+
 criterion_group! {
     name = codec;
     config = Criterion::default()
@@ -446,6 +662,6 @@ criterion_group! {
         .warm_up_time(Duration::from_millis(700))
         .measurement_time(Duration::from_secs(2))
         .sample_size(20);
-    targets = bench_unmask, bench_decode
+    targets = bench_unmask, bench_decode, bench_encode, bench_echo
 }
 criterion_main!(codec);
