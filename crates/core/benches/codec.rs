@@ -484,7 +484,7 @@ fn bench_encode(c: &mut Criterion) {
             let payload = text(s.len);
             let mut g = c.benchmark_group(format!("{group}/{}", s.name));
             g.throughput(throughput(&s));
-            let head = if role == Role::Client { 4 } else { 0 } + if s.len < 126 { 2 } else { 4 };
+            let head = if role == Role::Client { 4 } else { 0 } + if s.len < 126 { 2 } else if s.len <= 0xffff { 4 } else { 10 };
             let wire = (head + s.len) * s.n;
 
             let mut enc = Encoder::new(role);

@@ -32,9 +32,41 @@ pub struct DeflateOptions {
     pub level: u8,
     /// Messages shorter than this are sent uncompressed. Default 1024, like `ws`.
     pub threshold: usize,
-    /// The smallest window (bits) our compressor can write with. miniz_oxide: 15 only, so a
-    /// peer's demand for a smaller window is declined.
-    pub min_window_bits: u8,
+    /// The compression engine; negotiation accepts only the windows it can write with.
+    pub engine: Engine,
+}
+
+/// The built-in compression engines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Engine {
+    /// miniz_oxide (the default): pure Rust, writes with a 32 KiB window only, so a peer's demand
+    /// for a smaller window is declined.
+    #[default]
+    Miniz,
+    /// zlib-rs through flate2 (cargo feature `zlib-rs`): faster, and honors windows of 9–15 bits.
+    #[cfg(feature = "zlib-rs")]
+    ZlibRs,
+}
+
+impl Engine {
+    /// The smallest window (bits) this engine can write with.
+    pub const fn min_window_bits(self) -> u8 {
+        match self {
+            Engine::Miniz => 15,
+            #[cfg(feature = "zlib-rs")]
+            Engine::ZlibRs => 9,
+        }
+    }
+
+    /// A compressor for a negotiated configuration.
+    pub fn compressor(self, config: &DeflateConfig) -> Box<dyn Compressor> {
+        match self {
+            Engine::Miniz => Box::new(MinizCompressor::new(config.level)),
+            #[cfg(feature = "zlib-rs")]
+            Engine::ZlibRs => Box::new(ZlibRsCompressor::new(config.level, config.compress_window_bits)),
+        }
+    }
 }
 
 impl Default for DeflateOptions {
@@ -45,7 +77,7 @@ impl Default for DeflateOptions {
             server_max_window_bits: None,
             level: 1,
             threshold: 1024,
-            min_window_bits: 15,
+            engine: Engine::Miniz,
         }
     }
 }
@@ -53,7 +85,7 @@ impl Default for DeflateOptions {
 impl DeflateOptions {
     /// Whether our compressor can honor a peer's window limit of `bits`.
     pub fn supports_window_bits(&self, bits: u8) -> bool {
-        (self.min_window_bits..=15).contains(&bits)
+        (self.engine.min_window_bits()..=15).contains(&bits)
     }
 }
 
@@ -73,6 +105,8 @@ pub struct DeflateConfig {
     pub level: u8,
     /// Messages shorter than this are sent uncompressed.
     pub threshold: usize,
+    /// The engine that compresses.
+    pub engine: Engine,
 }
 
 impl Default for DeflateConfig {
@@ -84,6 +118,7 @@ impl Default for DeflateConfig {
             decompress_window_bits: 15,
             level: 1,
             threshold: 1024,
+            engine: Engine::Miniz,
         }
     }
 }
@@ -125,6 +160,45 @@ impl Compressor for MinizCompressor {
                 Ok(_) if input.is_empty() && r.bytes_written < room => return Ok(()),
                 Ok(_) | Err(MZError::Buf) => {}
                 Err(_) => return Err(Error::Io(std::io::Error::other("deflate engine failed"))),
+            }
+        }
+    }
+
+    fn reset(&mut self) {
+        self.inner.reset();
+    }
+}
+
+/// The fast engine: zlib-rs through flate2, raw DEFLATE with the negotiated window.
+#[cfg(feature = "zlib-rs")]
+pub struct ZlibRsCompressor {
+    inner: flate2::Compress,
+}
+
+#[cfg(feature = "zlib-rs")]
+impl ZlibRsCompressor {
+    /// A compressor at `level` (0–9) writing with a window of `window_bits` (9–15).
+    pub fn new(level: u8, window_bits: u8) -> Self {
+        let bits = window_bits.clamp(9, 15);
+        Self { inner: flate2::Compress::new_with_window_bits(flate2::Compression::new(level.min(9) as u32), false, bits) }
+    }
+}
+
+#[cfg(feature = "zlib-rs")]
+impl Compressor for ZlibRsCompressor {
+    fn compress(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+        loop {
+            out.reserve((input.len() / 2).max(1024) + 64);
+            let room = out.capacity() - out.len();
+            let (before_in, before_out) = (self.inner.total_in(), self.inner.total_out());
+            self.inner
+                .compress_vec(input, out, flate2::FlushCompress::Sync)
+                .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
+            let consumed = (self.inner.total_in() - before_in) as usize;
+            let written = (self.inner.total_out() - before_out) as usize;
+            input = &input[consumed..];
+            if input.is_empty() && written < room {
+                return Ok(());
             }
         }
     }
@@ -235,6 +309,21 @@ mod tests {
         let mut inf = Inflater::new();
         for _ in 0..5 {
             roundtrip(&mut c, &mut inf, b"hello hello hello hello");
+            c.reset();
+            inf.reset();
+        }
+    }
+
+    #[cfg(feature = "zlib-rs")]
+    #[test]
+    fn zlib_rs_roundtrips_at_every_window() {
+        let mut inf = Inflater::new();
+        for bits in 9..=15 {
+            let mut c = ZlibRsCompressor::new(1, bits);
+            for i in 0..20usize {
+                let msg: Vec<u8> = (0..i * 4001).map(|j| (j * 7 % 253) as u8).collect();
+                roundtrip(&mut c, &mut inf, &msg);
+            }
             c.reset();
             inf.reset();
         }

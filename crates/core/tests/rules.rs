@@ -133,9 +133,6 @@ fn check_failure(setup: Setup, input: &[u8], before: &[(OpCode, &[u8])], what: &
 
 /// `assert_fails!(setup, input, [messages before,] ErrorPattern [if guard], close_code)`
 macro_rules! assert_fails {
-    ($setup:expr, $input:expr, $pat:pat $(if $guard:expr)?, $code:expr) => {
-        assert_fails!($setup, $input, after [], $pat $(if $guard)?, $code)
-    };
     ($setup:expr, $input:expr, after [$($before:expr),*], $pat:pat $(if $guard:expr)?, $code:expr) => {
         check_failure(
             $setup,
@@ -145,6 +142,9 @@ macro_rules! assert_fails {
             &|e: &Error| matches!(e, $pat $(if $guard)?),
             $code,
         )
+    };
+    ($setup:expr, $input:expr, $pat:pat $(if $guard:expr)?, $code:expr) => {
+        assert_fails!($setup, $input, after [], $pat $(if $guard)?, $code)
     };
 }
 
@@ -397,7 +397,7 @@ fn rejects_unexpected_continuation() {
         }
         // After a message has ended, a continuation has nothing to continue.
         let input = stream([text("a").fin(false).to(role), cont("b").to(role), cont("c").to(role)]);
-        assert_fails!(Setup::new(role), input, after [(OpCode::Text, b"ab")], Error::UnexpectedContinuation, 1002);
+        assert_fails!(Setup::new(role), input, after [(OpCode::Text, &b"ab"[..])], Error::UnexpectedContinuation, 1002);
     }
 }
 

@@ -4,7 +4,7 @@
 use std::io::{self, Read, Write};
 
 use crate::close::CloseCode;
-use crate::deflate::{Compressor, DeflateConfig, MinizCompressor, SYNC_TAIL};
+use crate::deflate::{Compressor, DeflateConfig, SYNC_TAIL};
 use crate::encode::Encoder;
 use crate::error::{Error, Result};
 use crate::frame::{OpCode, RSV1};
@@ -45,11 +45,10 @@ impl WriteState {
         }
     }
 
-    /// Turns compression on as negotiated, with `compressor` (default: miniz_oxide at the
-    /// configured level).
+    /// Turns compression on as negotiated, with `compressor` (default: the configured engine).
     pub(crate) fn set_deflate(&mut self, config: Option<&DeflateConfig>, compressor: Option<Box<dyn Compressor>>) {
         self.deflate = config.map(|c| Deflate {
-            compressor: compressor.unwrap_or_else(|| Box::new(MinizCompressor::new(c.level))),
+            compressor: compressor.unwrap_or_else(|| c.engine.compressor(c)),
             reset_each: c.compress_no_context_takeover,
             threshold: c.threshold,
             buf: Vec::new(),

@@ -215,6 +215,7 @@ fn accept_offer(offer: &Params, options: &DeflateOptions) -> Option<(String, Def
         decompress_window_bits: inflate_bits,
         level: options.level,
         threshold: options.threshold,
+        engine: options.engine,
     };
     Some((response, config))
 }
@@ -277,6 +278,7 @@ pub fn client_verify(response: Option<&str>, options: &DeflateOptions) -> Result
         decompress_window_bits: answer.server_max_window_bits.unwrap_or(15),
         level: options.level,
         threshold: options.threshold,
+        engine: options.engine,
     }))
 }
 
