@@ -6,20 +6,20 @@
 //! gives a reader and a cloneable writer that serializes whole messages, so a keep-alive
 //! thread's pings never land inside another writer's frame.
 
-mod read;
+pub(crate) mod read;
 mod split;
-mod write;
+pub(crate) mod write;
 
 use std::io::{self, Read, Write};
 
 pub use read::{CloseHandler, ControlHandler};
-use read::{Got, Link, ReadState};
+use read::{Link, ReadState};
 pub use split::{ConnReader, ConnWriter, TryClone};
 use write::WriteState;
 
 use crate::close::CloseCode;
 use crate::deflate::{Compressor, DeflateConfig};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::frame::{Header, OpCode};
 use crate::role::{Config, Role};
 
@@ -43,7 +43,7 @@ pub struct Frame<'a> {
 /// `write_frame`, `stream_message`, `ping`, `pong`); and the close handshake
 /// (`close`, `close_with_code`). A protocol violation by the peer sends the matching close
 /// frame before the error is returned, and every later call returns
-/// [`Error::WebSocketClosed`].
+/// [`Error::WebSocketClosed`](crate::Error::WebSocketClosed).
 ///
 /// ```no_run
 /// use lowbit_websockets::{Conn, OpCode};
@@ -113,7 +113,7 @@ impl<S: Read + Write> Conn<S> {
     /// Reads the next text or binary message into `buf` (reused, so a read loop allocates
     /// nothing once warm) and returns its type and payload. Pings are answered on the way.
     /// When the peer closes, the close is echoed and `(OpCode::Close, body)` is returned once;
-    /// later reads return [`Error::WebSocketClosed`].
+    /// later reads return [`Error::WebSocketClosed`](crate::Error::WebSocketClosed).
     pub fn read_message<'b>(&mut self, buf: &'b mut Vec<u8>) -> Result<(OpCode, &'b [u8])> {
         let (op, _, payload) = self.read_message_ext(buf)?;
         Ok((op, payload))
@@ -122,20 +122,16 @@ impl<S: Read + Write> Conn<S> {
     /// [`Conn::read_message`], also returning the RSV bits of the message's first frame.
     pub fn read_message_ext<'b>(&mut self, buf: &'b mut Vec<u8>) -> Result<(OpCode, u8, &'b [u8])> {
         let (reader, mut link) = self.parts();
-        match reader.read_message(&mut link, buf)? {
-            Got::Data { op, rsv, .. } => Ok((op, rsv, buf)),
-            Got::Close => Ok((OpCode::Close, 0, buf)),
-        }
+        let got = reader.read_message(&mut link, buf)?;
+        Ok((got.op(), got.rsv(), buf))
     }
 
     /// Reads one raw frame into `buf`. Control frames are returned too and nothing is
     /// answered automatically; the framing, continuation, UTF-8 and limit rules still apply.
     pub fn read_frame<'b>(&mut self, buf: &'b mut Vec<u8>) -> Result<Frame<'b>> {
         let (reader, mut link) = self.parts();
-        match reader.read_frame(&mut link, buf)? {
-            Got::Data { is_final, rsv, op } => Ok(Frame { is_final, rsv, op, payload: buf }),
-            Got::Close => Err(Error::WebSocketClosed),
-        }
+        let got = reader.read_frame(&mut link, buf)?;
+        Ok(Frame { is_final: got.is_final(), rsv: got.rsv(), op: got.op(), payload: buf })
     }
 
     /// Parses the next frame header without consuming it or allocating; the next

@@ -34,6 +34,7 @@ pub mod frame;
 pub mod handshake;
 pub mod mask;
 pub mod role;
+pub mod session;
 pub mod upgrade;
 pub mod utf8;
 
@@ -48,4 +49,5 @@ pub use role::{
     CHUNK_SIZE_BALANCED, CHUNK_SIZE_LOW_MEMORY, CHUNK_SIZE_STREAMING, Config, READ_LIMIT_LARGE, READ_LIMIT_SMALL,
     READ_LIMIT_STANDARD, Role,
 };
+pub use session::{Session, SessionEvent};
 pub use upgrade::{AcceptOptions, ConnectOptions, accept, connect};

@@ -1,1 +1,90 @@
-fn main() {}
+//! The project's task runner: `cargo xtask <command>` (an alias in `.cargo/config.toml`).
+//! Dependency-free apart from the crate itself, so it builds wherever the crate builds.
+
+mod autobahn;
+mod bench;
+mod demo;
+mod json;
+mod test;
+mod util;
+
+use std::process::ExitCode;
+
+use autobahn::{Selection, Side};
+use util::{Ctx, Result};
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+commands:
+  demo       build and start the echo server, exchange a few messages with it, close
+  test       run every test: cargo test, then Autobahn in both roles (without 12.*, 13.*)
+             [--bless]  record the Autobahn results as autobahn/expected-results.json
+  autobahn   the full Autobahn|Testsuite in both roles, checked against the expected results
+             [--role server|client] [--cases PATTERNS] [--exclude PATTERNS] [--bless]
+  bench      run the benchmarks (cargo bench -p lowbit-websockets) [-- ARGS for the harness]";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((command, rest)) = args.split_first() else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let ctx = Ctx::new();
+    let result = match command.as_str() {
+        "demo" => no_args(rest).and_then(|()| demo::run_demo(&ctx)),
+        "test" => test::run_all(&ctx, parse_bless(rest)?),
+        "autobahn" => autobahn_command(&ctx, rest),
+        "bench" => bench::run_benches(&ctx, rest.strip_prefix(&["--".to_owned()][..]).unwrap_or(rest)),
+        "help" | "-h" | "--help" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => Err(format!("unknown command {other:?}\n\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask {command}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn no_args(rest: &[String]) -> Result {
+    match rest.first() {
+        None => Ok(()),
+        Some(arg) => Err(format!("unexpected argument {arg:?}")),
+    }
+}
+
+fn autobahn_command(ctx: &Ctx, rest: &[String]) -> Result {
+    let mut sides = Side::BOTH.to_vec();
+    let mut sel = Selection::default();
+    let mut bless = false;
+    let mut it = rest.iter();
+    while let Some(arg) = it.next() {
+        let mut value = || it.next().cloned().ok_or_else(|| format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--role" => {
+                sides = match value()?.as_str() {
+                    "server" => vec![Side::Server],
+                    "client" => vec![Side::Client],
+                    other => return Err(format!("--role: expected server or client, not {other:?}")),
+                }
+            }
+            "--cases" => sel.cases = value()?,
+            "--exclude" => sel.exclude = value()?,
+            "--bless" => bless = true,
+            other => return Err(format!("unexpected argument {other:?}")),
+        }
+    }
+    let mut failed = Vec::new();
+    for side in sides {
+        println!("\n==> Autobahn {side:?} role");
+        if let Err(e) = autobahn::run_side(ctx, side, &sel, bless) {
+            println!("{e}");
+            failed.push(format!("{side:?} role: {e}"));
+        }
+    }
+    if failed.is_empty() { Ok(()) } else { Err(failed.join("; ")) }
+}

@@ -38,7 +38,31 @@ pub(crate) struct ReadState {
 /// A message, frame or close as the read loop returns it; payloads are in the caller's buffer.
 pub(crate) enum Got {
     Data { is_final: bool, rsv: u8, op: OpCode },
+    Ping,
+    Pong,
     Close,
+}
+
+impl Got {
+    /// The frame type this stands for.
+    pub(crate) fn op(&self) -> OpCode {
+        match self {
+            Got::Data { op, .. } => *op,
+            Got::Ping => OpCode::Ping,
+            Got::Pong => OpCode::Pong,
+            Got::Close => OpCode::Close,
+        }
+    }
+
+    /// The RSV bits (data only).
+    pub(crate) fn rsv(&self) -> u8 {
+        if let Got::Data { rsv, .. } = self { *rsv } else { 0 }
+    }
+
+    /// FIN (control frames are always final).
+    pub(crate) fn is_final(&self) -> bool {
+        if let Got::Data { is_final, .. } = self { *is_final } else { true }
+    }
 }
 
 impl ReadState {
@@ -107,43 +131,51 @@ impl ReadState {
         e
     }
 
-    /// The next data message; pings are answered, pongs reported, a close echoed and
-    /// returned as [`Got::Close`] with its body in `buf`.
+    /// The next event, its payload copied into `buf`: a data message, a ping (already
+    /// answered), a pong, or the peer's close (already echoed; nothing is read after it).
+    pub(crate) fn read_event<L: Link>(&mut self, link: &mut L, buf: &mut Vec<u8>) -> Result<Got> {
+        let out = self.next(link, false)?;
+        let Self { dec, on_ping, on_pong, on_close, closed, .. } = self;
+        let (got, payload) = match dec.event(out) {
+            Event::Message { op, rsv, payload } => (Got::Data { is_final: true, rsv, op }, payload),
+            Event::Ping(payload) => {
+                if let Some(h) = on_ping {
+                    h(payload);
+                }
+                // RFC 6455 §5.5.2: a ping MUST be answered with a pong carrying its payload,
+                // unless our close frame has already gone out.
+                link.with_writer(|w, s| {
+                    if w.close_sent { Ok(()) } else { w.write_frame(s, true, 0, OpCode::Pong, payload) }
+                })?;
+                (Got::Ping, payload)
+            }
+            Event::Pong(payload) => {
+                if let Some(h) = on_pong {
+                    h(payload);
+                }
+                (Got::Pong, payload)
+            }
+            Event::Close { frame, body } => {
+                if let Some(h) = on_close {
+                    h(frame.code_or_no_status(), frame.reason);
+                }
+                *closed = true;
+                // RFC 6455 §5.5.1: answer a close with a close, unless ours went out first.
+                link.with_writer(|w, s| if w.close_sent { Ok(()) } else { w.echo_close(s, body) })?;
+                (Got::Close, body)
+            }
+        };
+        buf.clear();
+        buf.extend_from_slice(payload);
+        Ok(got)
+    }
+
+    /// The next data message or the peer's close; pings and pongs are handled on the way.
     pub(crate) fn read_message<L: Link>(&mut self, link: &mut L, buf: &mut Vec<u8>) -> Result<Got> {
         loop {
-            let out = self.next(link, false)?;
-            let Self { dec, on_ping, on_pong, on_close, .. } = self;
-            match dec.event(out) {
-                Event::Message { op, rsv, payload } => {
-                    buf.clear();
-                    buf.extend_from_slice(payload);
-                    return Ok(Got::Data { is_final: true, rsv, op });
-                }
-                Event::Ping(payload) => {
-                    if let Some(h) = on_ping {
-                        h(payload);
-                    }
-                    // RFC 6455 §5.5.2: a ping MUST be answered with a pong carrying its payload,
-                    // unless our close frame has already gone out.
-                    link.with_writer(|w, s| {
-                        if w.close_sent { Ok(()) } else { w.write_frame(s, true, 0, OpCode::Pong, payload) }
-                    })?;
-                }
-                Event::Pong(payload) => {
-                    if let Some(h) = on_pong {
-                        h(payload);
-                    }
-                }
-                Event::Close { frame, body } => {
-                    if let Some(h) = on_close {
-                        h(frame.code_or_no_status(), frame.reason);
-                    }
-                    buf.clear();
-                    buf.extend_from_slice(body);
-                    self.closed = true;
-                    link.with_writer(|w, s| if w.close_sent { Ok(()) } else { w.echo_close(s, buf) })?;
-                    return Ok(Got::Close);
-                }
+            match self.read_event(link, buf)? {
+                Got::Ping | Got::Pong => {}
+                got => return Ok(got),
             }
         }
     }

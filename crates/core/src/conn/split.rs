@@ -6,10 +6,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use super::Frame;
-use super::read::{Got, Link, ReadState};
+use super::read::{Link, ReadState};
 use super::write::WriteState;
 use crate::close::CloseCode;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::frame::{Header, OpCode};
 
 /// A stream that can be duplicated into a second handle on the same connection.
@@ -149,19 +149,15 @@ impl<S: Read + Write> ConnReader<S> {
     /// See [`Conn::read_message`](super::Conn::read_message).
     pub fn read_message<'b>(&mut self, buf: &'b mut Vec<u8>) -> Result<(OpCode, &'b [u8])> {
         let (state, mut link) = self.parts();
-        match state.read_message(&mut link, buf)? {
-            Got::Data { op, .. } => Ok((op, buf)),
-            Got::Close => Ok((OpCode::Close, buf)),
-        }
+        let got = state.read_message(&mut link, buf)?;
+        Ok((got.op(), buf))
     }
 
     /// See [`Conn::read_frame`](super::Conn::read_frame).
     pub fn read_frame<'b>(&mut self, buf: &'b mut Vec<u8>) -> Result<Frame<'b>> {
         let (state, mut link) = self.parts();
-        match state.read_frame(&mut link, buf)? {
-            Got::Data { is_final, rsv, op } => Ok(Frame { is_final, rsv, op, payload: buf }),
-            Got::Close => Err(Error::WebSocketClosed),
-        }
+        let got = state.read_frame(&mut link, buf)?;
+        Ok(Frame { is_final: got.is_final(), rsv: got.rsv(), op: got.op(), payload: buf })
     }
 
     /// See [`Conn::read_header`](super::Conn::read_header).
