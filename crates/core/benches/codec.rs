@@ -10,12 +10,17 @@
 //!   (as a socket read would), so rewinding is an O(1) position reset and nothing is
 //!   re-encoded inside the timed loop.
 //! - `encode_{server,client}/{16B,1KiB,64KiB}`: N text messages encoded per iteration and
-//!   handed to a sink that only counts bytes (a stand-in for a socket).
+//!   written to a sink that copies them into a reused buffer (a stand-in for a socket, whose
+//!   kernel copy every library pays once; a vectored write of a borrowed payload pays only
+//!   that one).
 //! - `echo/{16B,64KiB}`: client encodes (masked) → server decodes → server re-encodes
 //!   (unmasked) → client decodes, over in-memory pipes.
 //!
+//! `lowbit` is the sans-IO codec (`Decoder`/`Encoder`), `lowbit_conn` the blocking `Conn` over
+//! the same in-memory stream the other two read from.
+//!
 //! Run with `cargo bench -p lowbit-websockets --bench codec`; `BENCHMARKS.md` at the repo root
-//! says how the ratio table is made from criterion's estimates.
+//! says how the ratio table is made from criterion's estimates (`benches/ratios.py`).
 
 use std::cell::{Cell, RefCell};
 use std::hint::black_box;
@@ -442,9 +447,74 @@ fn bench_decode(c: &mut Criterion) {
 // Encode (server role: unmasked; client role: masked)
 // ---------------------------------------------------------------------------------------------
 
-/// A sink that counts what it is given, as a socket would take it (its one copy into the
-/// kernel is the same for every library and is left out).
-type Sink = Replay;
+/// Where encoded bytes go: a socket stand-in that copies what it is given into a reused
+/// scratch buffer, as the kernel copies a `write`/`writev` into the socket buffer. Without that
+/// copy, a vectored write of a borrowed payload (fastwebsockets above 1 KiB) would touch no
+/// payload byte at all and time nothing.
+struct Sink {
+    scratch: Vec<u8>,
+    written: usize,
+}
+
+const SINK_WINDOW: usize = 256 << 10;
+
+impl Sink {
+    fn new() -> Self {
+        Self { scratch: Vec::with_capacity(2 * SINK_WINDOW), written: 0 }
+    }
+
+    fn put(&mut self, b: &[u8]) {
+        if self.scratch.len() + b.len() > SINK_WINDOW {
+            self.scratch.clear();
+        }
+        self.scratch.extend_from_slice(b);
+        self.written += b.len();
+    }
+}
+
+impl Read for Sink {
+    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+        Err(io::ErrorKind::WouldBlock.into())
+    }
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.put(buf);
+        Ok(buf.len())
+    }
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        bufs.iter().for_each(|b| self.put(b));
+        Ok(bufs.iter().map(|b| b.len()).sum())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl AsyncRead for Sink {
+    fn poll_read(self: Pin<&mut Self>, _: &mut Context<'_>, _: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Poll::Pending
+    }
+}
+
+impl AsyncWrite for Sink {
+    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Poll::Ready(self.get_mut().write(buf))
+    }
+    fn poll_write_vectored(self: Pin<&mut Self>, _: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>> {
+        Poll::Ready(self.get_mut().write_vectored(bufs))
+    }
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
 
 fn lowbit_encode(enc: &mut Encoder, out: &mut Vec<u8>, sink: &mut Sink, payload: &[u8], n: usize) {
     for _ in 0..n {
@@ -478,7 +548,6 @@ fn fast_encode(rt: &tokio::runtime::Runtime, ws: &mut fastwebsockets::WebSocket<
 
 fn bench_encode(c: &mut Criterion) {
     let rt = runtime();
-    let nothing: Rc<[u8]> = Rc::from(&[][..]);
     for (role, group) in [(Role::Server, "encode_server"), (Role::Client, "encode_client")] {
         for s in [size("16B", 16, 1000), size("1KiB", 1024, 200), size("64KiB", 64 << 10, 16)] {
             let payload = text(s.len);
@@ -489,27 +558,29 @@ fn bench_encode(c: &mut Criterion) {
 
             let mut enc = Encoder::new(role);
             let mut out = Vec::new();
-            let mut sink = Replay::new(&nothing).0;
+            let mut sink = Sink::new();
             lowbit_encode(&mut enc, &mut out, &mut sink, payload.as_bytes(), s.n);
             assert_eq!(sink.written, wire);
             g.bench_function("lowbit", |b| b.iter(|| lowbit_encode(&mut enc, &mut out, &mut sink, payload.as_bytes(), s.n)));
 
             // max_chunk_size = the message size, so Conn writes one frame like the others.
             let config = Config::new(role).max_chunk_size(s.len.max(4096));
-            let mut conn = Conn::with_config(Replay::new(&nothing).0, config);
+            let mut conn = Conn::with_config(Sink::new(), config);
             lowbit_conn_encode(&mut conn, payload.as_bytes(), s.n);
             assert_eq!(conn.get_ref().written, wire);
             g.bench_function("lowbit_conn", |b| b.iter(|| lowbit_conn_encode(&mut conn, payload.as_bytes(), s.n)));
 
             let trole = if role == Role::Client { tungstenite::protocol::Role::Client } else { tungstenite::protocol::Role::Server };
-            let mut ws = tungstenite::WebSocket::from_raw_socket(Replay::new(&nothing).0, trole, Some(tung_config()));
+            let mut ws = tungstenite::WebSocket::from_raw_socket(Sink::new(), trole, Some(tung_config()));
             tung_encode(&mut ws, payload, s.n);
             assert_eq!(ws.get_ref().written, wire);
             g.bench_function("tungstenite", |b| b.iter(|| tung_encode(&mut ws, payload, s.n)));
 
             let frole = if role == Role::Client { fastwebsockets::Role::Client } else { fastwebsockets::Role::Server };
-            let mut fw = fastwebsockets::WebSocket::after_handshake(Replay::new(&nothing).0, frole);
+            let mut fw = fastwebsockets::WebSocket::after_handshake(Sink::new(), frole);
             fast_encode(&rt, &mut fw, payload.as_bytes(), s.n);
+            assert_eq!(fw.into_inner().written, wire);
+            let mut fw = fastwebsockets::WebSocket::after_handshake(Sink::new(), frole);
             g.bench_function("fastwebsockets", |b| b.iter(|| fast_encode(&rt, &mut fw, payload.as_bytes(), s.n)));
             g.finish();
         }

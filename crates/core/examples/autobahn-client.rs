@@ -14,8 +14,7 @@ use std::net::TcpStream;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use lowbit_websockets::handshake::{self, ClientOptions};
-use lowbit_websockets::{Config, Conn, OpCode, READ_LIMIT_LARGE, Role};
+use lowbit_websockets::{Config, Conn, ConnectOptions, OpCode, READ_LIMIT_LARGE, Role};
 
 type BoxError = Box<dyn std::error::Error>;
 
@@ -57,12 +56,16 @@ fn main() -> ExitCode {
 }
 
 fn connect(host: &str, path: &str) -> Result<Conn<TcpStream>, BoxError> {
-    let mut stream = TcpStream::connect(host)?;
+    let stream = TcpStream::connect(host)?;
     stream.set_nodelay(true)?;
-    let opts = ClientOptions { host: host.to_owned(), path: path.to_owned(), ..ClientOptions::default() };
-    let connected = handshake::connect(&mut stream, &opts)?;
-    let config = Config::new(Role::Client).max_read_limit(MAX_MESSAGE).max_chunk_size(MAX_CHUNK_SIZE);
-    Ok(Conn::with_early_data(stream, config, &connected.leftover))
+    let opts = ConnectOptions {
+        config: Config::new(Role::Client).max_read_limit(MAX_MESSAGE).max_chunk_size(MAX_CHUNK_SIZE),
+        host: host.to_owned(),
+        path: path.to_owned(),
+        ..ConnectOptions::default()
+    };
+    let (conn, _connected) = lowbit_websockets::connect(stream, &opts)?;
+    Ok(conn)
 }
 
 /// The first text message on `/getCaseCount`: the number of cases.

@@ -15,8 +15,7 @@ use std::process::ExitCode;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use lowbit_websockets::handshake::{self, Accept};
-use lowbit_websockets::{Config, Conn, OpCode, READ_LIMIT_LARGE, Role};
+use lowbit_websockets::{AcceptOptions, Config, OpCode, READ_LIMIT_LARGE, Role};
 
 /// The largest frame written: big enough that echoing a large message takes few frames.
 const MAX_CHUNK_SIZE: usize = 64 * 1024;
@@ -75,7 +74,10 @@ fn main() -> ExitCode {
     println!("listening on {local}");
     let _ = io::stdout().flush();
 
-    let config = Config::new(Role::Server).max_read_limit(args.max_message).max_chunk_size(MAX_CHUNK_SIZE);
+    let opts = AcceptOptions {
+        config: Config::new(Role::Server).max_read_limit(args.max_message).max_chunk_size(MAX_CHUNK_SIZE),
+        ..AcceptOptions::default()
+    };
     for stream in listener.incoming() {
         let stream = match stream {
             Ok(s) => s,
@@ -85,8 +87,9 @@ fn main() -> ExitCode {
             }
         };
         let peer = stream.peer_addr().map_or_else(|_| "?".to_owned(), |a| a.to_string());
+        let opts = opts.clone();
         let spawned = thread::Builder::new().name(peer.clone()).spawn(move || {
-            if let Err(e) = serve(stream, config) {
+            if let Err(e) = serve(stream, &opts) {
                 eprintln!("{peer}: {e}");
             }
         });
@@ -98,14 +101,13 @@ fn main() -> ExitCode {
 }
 
 /// One connection: handshake, then echo until the close handshake or an error.
-fn serve(mut stream: TcpStream, config: Config) -> Result<(), Box<dyn std::error::Error>> {
+fn serve(stream: TcpStream, opts: &AcceptOptions) -> lowbit_websockets::Result<()> {
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
     // A refused request has been answered with its 4xx by `accept` already.
-    let accepted = handshake::accept(&mut stream, |_req| Accept::default())?;
-    stream.set_read_timeout(None)?;
+    let (mut conn, _accepted) = lowbit_websockets::accept(stream, opts)?;
+    conn.get_ref().set_read_timeout(None)?;
 
-    let mut conn = Conn::with_early_data(stream, config, &accepted.leftover);
     let mut buf = Vec::new();
     let result = loop {
         match conn.read_message(&mut buf) {
@@ -119,7 +121,7 @@ fn serve(mut stream: TcpStream, config: Config) -> Result<(), Box<dyn std::error
         }
     };
     linger(conn.into_inner());
-    Ok(result?)
+    result
 }
 
 /// Closes the TCP connection gracefully: the server closes first (RFC 6455 §7.1.1), but

@@ -48,11 +48,9 @@ pub struct Selection {
 /// copy.
 fn suite_dir(ctx: &Ctx) -> Result<PathBuf> {
     let candidates = [ctx.root.join("../shared/autobahn"), PathBuf::from("/work/shared/autobahn")];
-    candidates
-        .iter()
-        .find(|dir| dir.join("server-test.sh").is_file())
-        .cloned()
-        .ok_or_else(|| format!("Autobahn|Testsuite scripts not found in {} or {}", candidates[0].display(), candidates[1].display()))
+    candidates.iter().find(|dir| dir.join("server-test.sh").is_file()).cloned().ok_or_else(|| {
+        format!("Autobahn|Testsuite scripts not found in {} or {}", candidates[0].display(), candidates[1].display())
+    })
 }
 
 /// The venv the suite is installed into, inside our target dir.
@@ -66,8 +64,8 @@ pub fn setup(ctx: &Ctx) -> Result {
 }
 
 /// Runs the suite against one of our ends, then checks the results against the expected ones
-/// (or, with `bless`, records them as the expected ones).
-pub fn run_side(ctx: &Ctx, side: Side, sel: &Selection, bless: bool) -> Result {
+/// (or, with `ctx.bless`, records them as the expected ones).
+pub fn run_side(ctx: &Ctx, side: Side, sel: &Selection) -> Result {
     let suite = suite_dir(ctx)?;
     ctx.build_examples()?;
     let out = ctx.target.join("autobahn").join(side.name());
@@ -99,7 +97,7 @@ pub fn run_side(ctx: &Ctx, side: Side, sel: &Selection, bless: bool) -> Result {
 
     let expected_path = ctx.root.join(EXPECTED);
     let gate = read_results(&out.join("index.json")).and_then(|actual| {
-        if bless { bless_results(&expected_path, side, &actual) } else { compare(&expected_path, side, &actual) }
+        if ctx.bless { bless_results(&expected_path, side, &actual) } else { compare(&expected_path, side, &actual) }
     });
     match (suite_result, gate) {
         (Ok(()), Ok(())) => Ok(()),
@@ -134,7 +132,10 @@ fn results_of(cases: &Json, what: &str) -> Result<Results> {
     for (id, r) in cases.entries() {
         let case = CaseId::parse(id).ok_or_else(|| format!("{what}: bad case id {id:?}"))?;
         let field = |name: &str| {
-            r.get(name).and_then(Json::as_str).map(str::to_owned).ok_or_else(|| format!("{what}: case {id} has no {name}"))
+            r.get(name)
+                .and_then(Json::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| format!("{what}: case {id} has no {name}"))
         };
         out.insert(case, (field("behavior")?, field("behaviorClose")?));
     }
@@ -181,7 +182,12 @@ fn compare(path: &Path, side: Side, actual: &Results) -> Result {
         println!("expected results ({EXPECTED}, {} role): all {} cases match", side.name(), actual.len());
         return Ok(());
     }
-    println!("expected results ({EXPECTED}, {} role): {} of {} cases differ (behavior/close behavior):", side.name(), diffs.len(), actual.len());
+    println!(
+        "expected results ({EXPECTED}, {} role): {} of {} cases differ (behavior/close behavior):",
+        side.name(),
+        diffs.len(),
+        actual.len()
+    );
     for d in &diffs {
         println!("{d}");
     }
@@ -224,7 +230,8 @@ mod tests {
 
     #[test]
     fn case_ids_sort_numerically() {
-        let mut ids: Vec<CaseId> = ["9.1.10", "9.1.2", "10.1.1", "1.1.1"].iter().map(|s| CaseId::parse(s).unwrap()).collect();
+        let mut ids: Vec<CaseId> =
+            ["9.1.10", "9.1.2", "10.1.1", "1.1.1"].iter().map(|s| CaseId::parse(s).unwrap()).collect();
         ids.sort();
         let shown: Vec<String> = ids.iter().map(ToString::to_string).collect();
         assert_eq!(shown, ["1.1.1", "9.1.2", "9.1.10", "10.1.1"]);

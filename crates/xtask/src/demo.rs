@@ -5,8 +5,9 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use lowbit_websockets::handshake::{self, ClientOptions};
-use lowbit_websockets::{CHUNK_SIZE_STREAMING, CloseCode, Config, Conn, OpCode, READ_LIMIT_LARGE, Role};
+use lowbit_websockets::{
+    CHUNK_SIZE_STREAMING, CloseCode, Config, Conn, ConnectOptions, OpCode, READ_LIMIT_LARGE, Role,
+};
 
 use crate::util::{Context, Ctx, Result, run, start_echo_server};
 
@@ -21,20 +22,23 @@ pub fn run_demo(ctx: &Ctx) -> Result {
 }
 
 fn talk(addr: SocketAddr) -> Result {
-    let mut stream = TcpStream::connect(addr).context(format!("connect to {addr}"))?;
+    let stream = TcpStream::connect(addr).context(format!("connect to {addr}"))?;
     stream.set_nodelay(true).context("TCP_NODELAY")?;
     // A demo must not hang: give up if the server goes quiet.
     stream.set_read_timeout(Some(Duration::from_secs(10))).context("read timeout")?;
-    let opts = ClientOptions { host: addr.to_string(), path: "/demo".to_owned(), ..ClientOptions::default() };
-    let connected = handshake::connect(&mut stream, &opts).context("handshake")?;
+    let opts = ConnectOptions {
+        config: Config::new(Role::Client).max_read_limit(READ_LIMIT_LARGE).max_chunk_size(CHUNK_SIZE_STREAMING),
+        host: addr.to_string(),
+        path: "/demo".to_owned(),
+        ..ConnectOptions::default()
+    };
+    let (mut conn, connected) = lowbit_websockets::connect(stream, &opts).context("handshake")?;
     println!(
         "handshake  GET /demo -> 101 Switching Protocols (subprotocol: {}, extensions: {})",
         connected.protocol.as_deref().unwrap_or("none"),
         connected.extensions.as_deref().unwrap_or("none")
     );
 
-    let config = Config::new(Role::Client).max_read_limit(READ_LIMIT_LARGE).max_chunk_size(CHUNK_SIZE_STREAMING);
-    let mut conn = Conn::with_early_data(stream, config, &connected.leftover);
     let (pongs, pong) = mpsc::channel();
     conn.set_pong_handler(move |payload| {
         let _ = pongs.send(payload.to_vec());
@@ -96,7 +100,11 @@ fn echo(conn: &mut Conn<TcpStream>, buf: &mut Vec<u8>, op: OpCode, payload: &[u8
 fn expect(conn: &mut Conn<TcpStream>, buf: &mut Vec<u8>, op: OpCode, payload: &[u8]) -> Result {
     let (got_op, got) = conn.read_message(buf).context("read the echo")?;
     if got_op != op || got != payload {
-        return Err(format!("echo differs: sent {op:?} of {} bytes, got {got_op:?} of {} bytes", payload.len(), got.len()));
+        return Err(format!(
+            "echo differs: sent {op:?} of {} bytes, got {got_op:?} of {} bytes",
+            payload.len(),
+            got.len()
+        ));
     }
     Ok(())
 }

@@ -207,7 +207,8 @@ mod tests {
 
     #[test]
     fn reads_an_autobahn_index() {
-        let v = parse(r#"{"lowbit": {"1.1.1": {"behavior": "OK", "duration": 0, "x": [true, null, -1.5e3]}}}"#).unwrap();
+        let v =
+            parse(r#"{"lowbit": {"1.1.1": {"behavior": "OK", "duration": 0, "x": [true, null, -1.5e3]}}}"#).unwrap();
         let case = v.get("lowbit").and_then(|a| a.get("1.1.1")).unwrap();
         assert_eq!(case.get("behavior").and_then(Json::as_str), Some("OK"));
         assert_eq!(case.get("x"), Some(&Json::Arr(vec![Json::Bool(true), Json::Null, Json::Num(-1500.0)])));

@@ -29,11 +29,18 @@ fn main() -> ExitCode {
         eprintln!("{USAGE}");
         return ExitCode::from(2);
     };
-    let ctx = Ctx::new();
+    let mut ctx = Ctx::new();
     let result = match command.as_str() {
         "demo" => no_args(rest).and_then(|()| demo::run_demo(&ctx)),
-        "test" => test::run_all(&ctx, parse_bless(rest)?),
-        "autobahn" => autobahn_command(&ctx, rest),
+        "test" => match rest {
+            [] => test::run_all(&ctx),
+            [flag] if flag == "--bless" => {
+                ctx.bless = true;
+                test::run_all(&ctx)
+            }
+            [arg, ..] => Err(format!("unexpected argument {arg:?}")),
+        },
+        "autobahn" => autobahn_command(&mut ctx, rest),
         "bench" => bench::run_benches(&ctx, rest.strip_prefix(&["--".to_owned()][..]).unwrap_or(rest)),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
@@ -57,10 +64,9 @@ fn no_args(rest: &[String]) -> Result {
     }
 }
 
-fn autobahn_command(ctx: &Ctx, rest: &[String]) -> Result {
+fn autobahn_command(ctx: &mut Ctx, rest: &[String]) -> Result {
     let mut sides = Side::BOTH.to_vec();
     let mut sel = Selection::default();
-    let mut bless = false;
     let mut it = rest.iter();
     while let Some(arg) = it.next() {
         let mut value = || it.next().cloned().ok_or_else(|| format!("{arg} needs a value"));
@@ -74,14 +80,14 @@ fn autobahn_command(ctx: &Ctx, rest: &[String]) -> Result {
             }
             "--cases" => sel.cases = value()?,
             "--exclude" => sel.exclude = value()?,
-            "--bless" => bless = true,
+            "--bless" => ctx.bless = true,
             other => return Err(format!("unexpected argument {other:?}")),
         }
     }
     let mut failed = Vec::new();
     for side in sides {
         println!("\n==> Autobahn {side:?} role");
-        if let Err(e) = autobahn::run_side(ctx, side, &sel, bless) {
+        if let Err(e) = autobahn::run_side(ctx, side, &sel) {
             println!("{e}");
             failed.push(format!("{side:?} role: {e}"));
         }

@@ -16,8 +16,8 @@ type Step = (&'static str, fn(&Ctx) -> Result);
 const STEPS: &[Step] = &[
     ("cargo test --workspace --release", |ctx| run(ctx.cargo().args(["test", "--workspace", "--release"]))),
     ("install Autobahn|Testsuite (python venv in target/)", autobahn::setup),
-    ("Autobahn server role (all but 12.*, 13.*)", |ctx| autobahn::run_side(ctx, Side::Server, &quick(), false)),
-    ("Autobahn client role (all but 12.*, 13.*)", |ctx| autobahn::run_side(ctx, Side::Client, &quick(), false)),
+    ("Autobahn server role (all but 12.*, 13.*)", |ctx| autobahn::run_side(ctx, Side::Server, &quick())),
+    ("Autobahn client role (all but 12.*, 13.*)", |ctx| autobahn::run_side(ctx, Side::Client, &quick())),
 ];
 
 fn quick() -> Selection {
@@ -44,4 +44,30 @@ pub fn run_all(ctx: &Ctx) -> Result {
     let failed = outcomes.iter().filter(|(_, ok, _)| !ok).count();
     println!("{} passed, {failed} failed", outcomes.len() - failed);
     if failed == 0 { Ok(()) } else { Err(format!("{failed} step(s) failed")) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::STEPS;
+    use crate::util::Ctx;
+
+    /// The README's Rust blocks are the readme example's files, so they compile and run.
+    #[test]
+    fn readme_code_is_the_example() {
+        let root = Ctx::new().root;
+        let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+        let blocks: Vec<&str> =
+            readme.split("```rust\n").skip(1).map(|rest| rest.split("```").next().unwrap()).collect();
+        let example = root.join("crates/core/examples/readme");
+        let files: Vec<String> =
+            ["server.rs", "client.rs"].iter().map(|f| std::fs::read_to_string(example.join(f)).unwrap()).collect();
+        assert_eq!(blocks, files, "README.md's Rust blocks differ from {}/{{server,client}}.rs", example.display());
+    }
+
+    #[test]
+    fn step_names_are_unique() {
+        for (i, (name, _)) in STEPS.iter().enumerate() {
+            assert!(STEPS[..i].iter().all(|(other, _)| other != name), "{name}");
+        }
+    }
 }

@@ -28,6 +28,8 @@ pub struct Ctx {
     pub root: PathBuf,
     /// Cargo's target directory.
     pub target: PathBuf,
+    /// Record the Autobahn results as the expected ones instead of checking them.
+    pub bless: bool,
 }
 
 impl Ctx {
@@ -37,7 +39,7 @@ impl Ctx {
         let target = std::env::var_os("CARGO_TARGET_DIR")
             .or_else(|| std::env::var_os("CARGO_BUILD_TARGET_DIR"))
             .map_or_else(|| root.join("target"), |dir| root.join(dir));
-        Self { root, target }
+        Self { root, target, bless: false }
     }
 
     /// `cargo` (the one running us, if any), run from the workspace root.
@@ -66,7 +68,10 @@ pub fn run(cmd: &mut Command) -> Result {
 }
 
 fn show(cmd: &Command) -> String {
-    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    let program = Path::new(cmd.get_program());
+    // `cargo` rather than the full path of the toolchain's cargo.
+    let short = program.file_name().filter(|name| *name == "cargo");
+    let mut s = short.unwrap_or(program.as_os_str()).to_string_lossy().into_owned();
     for arg in cmd.get_args() {
         let arg = arg.to_string_lossy();
         if arg.is_empty() || arg.contains([' ', '*', '\'', '?']) {

@@ -1,0 +1,288 @@
+//! A plain C ABI over the same [`Conn`], for `Deno.dlopen` (and any C caller).
+//!
+//! Every function takes the handle from [`lbws_new`]. Byte inputs are `(pointer, length)`;
+//! byte outputs stay inside the handle and are read through `*_ptr`/`*_len` pairs until the
+//! next call that changes them. Status returns: `0` success, `1` incomplete (handshake needs
+//! more bytes), a close code (1002, 1007, 1009, ...) when a protocol violation was answered
+//! with a close frame, an HTTP status (400–599) when a request was refused, `-1` any other
+//! error. [`lbws_error_ptr`]/[`lbws_error_len`] hold the message of the last error.
+//!
+//! Events of [`lbws_receive`] are packed into one buffer ([`lbws_events_ptr`]): per event a
+//! 8-byte head — kind (`u8`: 1 text, 2 binary, 8 close, 9 ping, 10 pong), a zero byte, the
+//! close code (`u16` little-endian, 0 unless close), the payload length (`u32` LE) — then the
+//! payload (the close reason for a close).
+
+#![allow(unsafe_code, clippy::missing_safety_doc)]
+
+use std::slice;
+
+use lowbit_websockets::{Role, SessionEvent};
+
+use crate::glue::{self, Conn, DEFAULT_MAX_FRAME, DEFAULT_MAX_PAYLOAD, DeflateSettings, Failure, Handshake};
+
+/// A connection handle.
+pub struct Handle {
+    conn: Conn,
+    events: Vec<u8>,
+    error: String,
+    /// Handshake results: bytes used, protocol and extensions chosen, request path.
+    used: usize,
+    info: String,
+}
+
+impl Handle {
+    fn status(&mut self, result: Result<(), Failure>) -> i32 {
+        match result {
+            Ok(()) => 0,
+            Err(f) => {
+                self.error = f.message;
+                f.code.map_or(-1, i32::from)
+            }
+        }
+    }
+
+    fn handshake(&mut self, result: Result<Handshake, Failure>) -> i32 {
+        match result {
+            Ok(Handshake::Incomplete) => 1,
+            Ok(Handshake::Done { used, protocol, extensions, path }) => {
+                self.used = used;
+                // "protocol\nextensions\npath": three lines, each possibly empty.
+                self.info = format!(
+                    "{}\n{}\n{}",
+                    protocol.unwrap_or_default(),
+                    extensions.unwrap_or_default(),
+                    path.unwrap_or_default()
+                );
+                0
+            }
+            Err(f) => self.status(Err(f)),
+        }
+    }
+}
+
+unsafe fn bytes<'a>(ptr: *const u8, len: usize) -> &'a [u8] {
+    if ptr.is_null() || len == 0 { &[] } else { unsafe { slice::from_raw_parts(ptr, len) } }
+}
+
+unsafe fn text<'a>(ptr: *const u8, len: usize) -> &'a str {
+    std::str::from_utf8(unsafe { bytes(ptr, len) }).unwrap_or("")
+}
+
+unsafe fn handle<'a>(h: *mut Handle) -> &'a mut Handle {
+    unsafe { &mut *h }
+}
+
+/// Packs deflate settings: bit 0 on, bit 1 server_no_context_takeover, bit 2
+/// client_no_context_takeover; `window` 0 or 8–15 (client: server_max_window_bits);
+/// `level` 0–9 or 255 for the default; `threshold` u32::MAX for the default.
+fn deflate(flags: u32, window: u32, level: u32, threshold: u32) -> Option<DeflateSettings> {
+    (flags & 1 != 0).then(|| DeflateSettings {
+        server_no_context_takeover: flags & 2 != 0,
+        client_no_context_takeover: flags & 4 != 0,
+        server_max_window_bits: (window != 0).then_some(window.min(255) as u8),
+        level: (level <= 9).then_some(level as u8),
+        threshold: (threshold != u32::MAX).then_some(threshold as usize),
+    })
+}
+
+/// A new connection (`client` 0: server, 1: client). `max_payload` 0: 100 MiB;
+/// `max_frame` 0: 64 KiB. Free it with [`lbws_free`].
+#[unsafe(no_mangle)]
+pub extern "C" fn lbws_new(client: u32, max_payload: f64, max_frame: u32) -> *mut Handle {
+    let role = if client != 0 { Role::Client } else { Role::Server };
+    let max_payload = if max_payload >= 1.0 { max_payload as usize } else { DEFAULT_MAX_PAYLOAD };
+    let max_frame = if max_frame > 0 { max_frame as usize } else { DEFAULT_MAX_FRAME };
+    let conn = Conn::new(role, max_payload, max_frame);
+    Box::into_raw(Box::new(Handle { conn, events: Vec::new(), error: String::new(), used: 0, info: String::new() }))
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lbws_free(h: *mut Handle) {
+    if !h.is_null() {
+        drop(unsafe { Box::from_raw(h) });
+    }
+}
+
+/// Server: accepts the request head. `protocols` is a comma-separated list of the subprotocols
+/// the server speaks (the client's first offer among them is chosen; empty: none).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lbws_accept(
+    h: *mut Handle,
+    head: *const u8,
+    head_len: usize,
+    protocols: *const u8,
+    protocols_len: usize,
+    deflate_flags: u32,
+    window: u32,
+    level: u32,
+    threshold: u32,
+) -> i32 {
+    let h = unsafe { handle(h) };
+    let head = unsafe { bytes(head, head_len) };
+    let supported = unsafe { text(protocols, protocols_len) };
+    let offered = match Conn::offered_protocols(head) {
+        Ok(Some(offered)) => offered,
+        Ok(None) => return 1,
+        Err(_) => Vec::new(), // accept() below refuses it with the right status
+    };
+    let chosen = offered.iter().find(|p| supported.split(',').any(|s| s.trim() == p.as_str()));
+    let settings = deflate(deflate_flags, window, level, threshold);
+    let result = h.conn.server_accept(head, Some(chosen.map(String::as_str)), settings.as_ref());
+    h.handshake(result)
+}
+
+/// Client: queues the upgrade request; `protocols` comma-separated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lbws_request(
+    h: *mut Handle,
+    host: *const u8,
+    host_len: usize,
+    path: *const u8,
+    path_len: usize,
+    protocols: *const u8,
+    protocols_len: usize,
+    deflate_flags: u32,
+    window: u32,
+    level: u32,
+    threshold: u32,
+) -> i32 {
+    let h = unsafe { handle(h) };
+    let (host, path) = unsafe { (text(host, host_len), text(path, path_len)) };
+    let protocols: Vec<String> =
+        unsafe { text(protocols, protocols_len) }.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect();
+    let settings = deflate(deflate_flags, window, level, threshold);
+    let result = h.conn.client_request(host, path, protocols, settings.as_ref());
+    h.status(result)
+}
+
+/// Client: checks the response head received so far (0 done, 1 incomplete).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lbws_response(h: *mut Handle, head: *const u8, head_len: usize) -> i32 {
+    let h = unsafe { handle(h) };
+    let result = h.conn.client_response(unsafe { bytes(head, head_len) });
+    h.handshake(result)
+}
+
+/// Bytes of the head the last completed handshake used.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lbws_handshake_used(h: *mut Handle) -> usize {
+    unsafe { handle(h) }.used
+}
+
+/// "protocol\nextensions\npath" of the last completed handshake.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lbws_handshake_info_ptr(h: *mut Handle) -> *const u8 {
+    unsafe { handle(h) }.info.as_ptr()
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lbws_handshake_info_len(h: *mut Handle) -> usize {
+    unsafe { handle(h) }.info.len()
+}
+
+/// Decodes bytes read from the socket; the events are in [`lbws_events_ptr`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lbws_receive(h: *mut Handle, data: *const u8, len: usize) -> i32 {
+    let h = unsafe { handle(h) };
+    h.events.clear();
+    let events = &mut h.events;
+    let result = h.conn.receive(unsafe { bytes(data, len) }, |event| {
+        let (kind, code, payload): (u8, u16, &[u8]) = match event {
+            SessionEvent::Message { op, payload } => (op as u8, 0, payload),
+            SessionEvent::Ping(p) => (9, 0, p),
+            SessionEvent::Pong(p) => (10, 0, p),
+            SessionEvent::Close { code, reason } => (8, code.0, reason.as_bytes()),
+        };
+        events.push(kind);
+        events.push(0);
+        events.extend_from_slice(&code.to_le_bytes());
+        events.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        events.extend_from_slice(payload);
+    });
+    h.status(result)
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lbws_events_ptr(h: *mut Handle) -> *const u8 {
+    unsafe { handle(h) }.events.as_ptr()
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lbws_events_len(h: *mut Handle) -> usize {
+    unsafe { handle(h) }.events.len()
+}
+
+/// The peer ended the stream: 0 after its close frame, 1006 before it.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lbws_receive_eof(h: *mut Handle) -> i32 {
+    if unsafe { handle(h) }.conn.receive_eof().is_ok() { 0 } else { 1006 }
+}
+
+/// Queues a message (`op` 1 text, 2 binary); `fin` 0 sends a fragment; `compress` 1 compresses
+/// when deflate is on and the message reaches the threshold.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lbws_send(h: *mut Handle, op: u32, data: *const u8, len: usize, compress: u32, fin: u32) -> i32 {
+    let h = unsafe { handle(h) };
+    let result = glue::data_op(op).and_then(|op| h.conn.send(op, unsafe { bytes(data, len) }, compress != 0, fin != 0));
+    h.status(result)
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lbws_ping(h: *mut Handle, data: *const u8, len: usize) -> i32 {
+    let h = unsafe { handle(h) };
+    let result = h.conn.ping(unsafe { bytes(data, len) });
+    h.status(result)
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lbws_pong(h: *mut Handle, data: *const u8, len: usize) -> i32 {
+    let h = unsafe { handle(h) };
+    let result = h.conn.pong(unsafe { bytes(data, len) });
+    h.status(result)
+}
+
+/// Queues our close frame (core checks the code and reason).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lbws_close(h: *mut Handle, code: u32, reason: *const u8, reason_len: usize) -> i32 {
+    let h = unsafe { handle(h) };
+    let result = match u16::try_from(code) {
+        Ok(code) => h.conn.close(code, unsafe { text(reason, reason_len) }),
+        Err(_) => Err(Failure { code: None, message: format!("invalid close code {code}") }),
+    };
+    h.status(result)
+}
+
+/// Bytes waiting to be written (handshake first, then frames).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lbws_output_ptr(h: *mut Handle) -> *const u8 {
+    unsafe { handle(h) }.conn.output().as_ptr()
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lbws_output_len(h: *mut Handle) -> usize {
+    unsafe { handle(h) }.conn.output().len()
+}
+
+/// Marks `n` output bytes as written.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lbws_consume_output(h: *mut Handle, n: usize) {
+    unsafe { handle(h) }.conn.consume_output(n);
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lbws_error_ptr(h: *mut Handle) -> *const u8 {
+    unsafe { handle(h) }.error.as_ptr()
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lbws_error_len(h: *mut Handle) -> usize {
+    unsafe { handle(h) }.error.len()
+}
+
+/// Bit 0: our close frame is queued; bit 1: the peer's close arrived or the connection
+/// failed; so 3 means the close handshake is complete.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lbws_state(h: *mut Handle) -> u32 {
+    let c = &unsafe { handle(h) }.conn;
+    u32::from(c.close_sent()) | (u32::from(c.is_closed()) << 1)
+}

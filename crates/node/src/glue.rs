@@ -1,0 +1,291 @@
+//! The one connection object both faces wrap: a core [`Session`] plus the handshake that
+//! precedes it. Everything here converts and moves bytes; every protocol decision is a call
+//! into `lowbit_websockets` (handshake parsing and checks, accept keys, deflate negotiation,
+//! framing, masking, UTF-8, close codes, limits).
+
+use lowbit_websockets::deflate::negotiate::{client_offer, client_verify, server_accept};
+use lowbit_websockets::deflate::Engine;
+use lowbit_websockets::handshake::{ClientKey, HandshakeError, build_request, parse_request, parse_response, write_response};
+use lowbit_websockets::{CloseCode, Config, DeflateOptions, Error, OpCode, Role, Session, SessionEvent};
+
+/// Default `maxPayload`, as in `ws`: 100 MiB.
+pub const DEFAULT_MAX_PAYLOAD: usize = 100 * 1024 * 1024;
+/// Default largest frame written: 64 KiB (longer messages are fragmented by core).
+pub const DEFAULT_MAX_FRAME: usize = 64 * 1024;
+
+/// permessage-deflate settings, named as `ws` names them (`perMessageDeflate: {...}`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DeflateSettings {
+    pub server_no_context_takeover: bool,
+    pub client_no_context_takeover: bool,
+    /// Client: ask the server for at most this window.
+    pub server_max_window_bits: Option<u8>,
+    /// zlib level 0–9 (`zlibDeflateOptions.level`); `None`: core's default (1).
+    pub level: Option<u8>,
+    /// Messages shorter than this go uncompressed (`threshold`, default 1024).
+    pub threshold: Option<usize>,
+}
+
+impl DeflateSettings {
+    /// Core's options for these settings, with the zlib-rs engine.
+    pub fn options(&self) -> DeflateOptions {
+        let mut o = DeflateOptions::default();
+        o.engine = Engine::ZlibRs;
+        o.server_no_context_takeover = self.server_no_context_takeover;
+        o.client_no_context_takeover = self.client_no_context_takeover;
+        o.server_max_window_bits = self.server_max_window_bits;
+        if let Some(level) = self.level {
+            o.level = level.min(9);
+        }
+        if let Some(threshold) = self.threshold {
+            o.threshold = threshold;
+        }
+        o
+    }
+}
+
+/// The outcome of feeding handshake bytes.
+#[derive(Debug)]
+pub enum Handshake {
+    /// Not a whole head yet: call again with more bytes appended.
+    Incomplete,
+    /// Done: the session is live; bytes past `used` are the peer's first frames.
+    Done { used: usize, protocol: Option<String>, extensions: Option<String>, path: Option<String> },
+}
+
+/// A failure: the close code to report (`None`: nothing was sent, e.g. misuse or a closed
+/// connection) and core's message.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: Option<u16>,
+    pub message: String,
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Self { code: e.close_code().map(|c| c.0), message: e.to_string() }
+    }
+}
+
+impl From<HandshakeError> for Failure {
+    fn from(e: HandshakeError) -> Self {
+        Self { code: e.status(), message: e.to_string() }
+    }
+}
+
+/// What the client remembers between writing its request and checking the answer.
+struct Offer {
+    key: ClientKey,
+    protocols: Vec<String>,
+    extensions: Option<String>,
+    deflate: Option<DeflateOptions>,
+}
+
+/// One WebSocket connection, before and after its handshake.
+pub struct Conn {
+    config: Config,
+    session: Option<Session>,
+    offer: Option<Offer>,
+    /// Handshake bytes (request or response) while the session is not live.
+    handshake_out: Vec<u8>,
+    /// The opcode of the fragmented message being sent (`fin: false` sends), if any.
+    sending_fragmented: bool,
+}
+
+impl Conn {
+    pub fn new(role: Role, max_payload: usize, max_frame: usize) -> Self {
+        let config = Config::new(role).max_read_limit(max_payload).max_chunk_size(max_frame);
+        Self { config, session: None, offer: None, handshake_out: Vec::new(), sending_fragmented: false }
+    }
+
+    /// A live session without a handshake (e.g. for raw-bytes tests and `Codec`).
+    pub fn start(&mut self, deflate: Option<&lowbit_websockets::DeflateConfig>) {
+        self.session = Some(Session::new(self.config, deflate));
+    }
+
+    pub fn role(&self) -> Role {
+        self.config.role
+    }
+
+    /// Server: parses the client's request in `head` (core checks it against RFC 6455 §4.2.1),
+    /// negotiates permessage-deflate when `deflate` is given, and queues the 101 response.
+    /// `protocol` picks the subprotocol: `Some(Some(p))` that one (core checks it was
+    /// offered), `Some(None)` none, `None` the client's first choice (ws's default).
+    /// On a bad request the rejection response is queued and the error returned.
+    pub fn server_accept(
+        &mut self,
+        head: &[u8],
+        protocol: Option<Option<&str>>,
+        deflate: Option<&DeflateSettings>,
+    ) -> Result<Handshake, Failure> {
+        let (req, used) = match parse_request(head) {
+            Ok(Some(done)) => done,
+            Ok(None) => return Ok(Handshake::Incomplete),
+            Err(e) => {
+                e.write_rejection(&mut self.handshake_out);
+                return Err(e.into());
+            }
+        };
+        let protocol = match protocol {
+            Some(chosen) => chosen.map(str::to_owned),
+            None => req.protocols().next().map(str::to_owned),
+        };
+        let negotiated = deflate.and_then(|d| server_accept(req.extensions(), &d.options()));
+        let (extensions, config) = match negotiated {
+            Some((response, config)) => (Some(response), Some(config)),
+            None => (None, None),
+        };
+        if let Err(e) = write_response(&req, protocol.as_deref(), extensions.as_deref(), &mut self.handshake_out) {
+            e.write_rejection(&mut self.handshake_out);
+            return Err(e.into());
+        }
+        let path = Some(req.path().to_owned());
+        self.session = Some(Session::new(self.config, config.as_ref()));
+        Ok(Handshake::Done { used, protocol, extensions, path })
+    }
+
+    /// The subprotocols a request offers (for `handleProtocols`), checked by core.
+    pub fn offered_protocols(head: &[u8]) -> Result<Option<Vec<String>>, Failure> {
+        Ok(parse_request(head)?.map(|(req, _)| req.protocols().map(str::to_owned).collect()))
+    }
+
+    /// Client: queues the upgrade request (core builds it, with a fresh random key).
+    pub fn client_request(
+        &mut self,
+        host: &str,
+        path: &str,
+        protocols: Vec<String>,
+        deflate: Option<&DeflateSettings>,
+    ) -> Result<(), Failure> {
+        let deflate = deflate.map(DeflateSettings::options);
+        let extensions = deflate.as_ref().map(client_offer);
+        let refs: Vec<&str> = protocols.iter().map(String::as_str).collect();
+        let key = build_request(host, path, &refs, extensions.as_deref(), &mut self.handshake_out)?;
+        self.offer = Some(Offer { key, protocols, extensions, deflate });
+        Ok(())
+    }
+
+    /// Client: checks the server's answer (core: status, accept key, protocol and extension
+    /// offered, deflate parameters) and starts the session.
+    pub fn client_response(&mut self, head: &[u8]) -> Result<Handshake, Failure> {
+        let Some(offer) = &self.offer else {
+            return Err(Failure { code: None, message: "no request was sent".into() });
+        };
+        let refs: Vec<&str> = offer.protocols.iter().map(String::as_str).collect();
+        let Some((response, used)) = parse_response(head, &offer.key, &refs, offer.extensions.as_deref())? else {
+            return Ok(Handshake::Incomplete);
+        };
+        let negotiated = match &offer.deflate {
+            Some(d) => client_verify(response.extensions.as_deref(), d).map_err(|e| Failure::from(Error::Negotiation(e)))?,
+            None => None,
+        };
+        self.session = Some(Session::new(self.config, negotiated.as_ref()));
+        self.offer = None;
+        Ok(Handshake::Done { used, protocol: response.protocol, extensions: response.extensions, path: None })
+    }
+
+    fn session(&mut self) -> Result<&mut Session, Failure> {
+        self.session.as_mut().ok_or_else(|| Failure { code: None, message: "the handshake has not completed".into() })
+    }
+
+    /// Decodes `data`, calling `on_event` per event.
+    pub fn receive(&mut self, data: &[u8], on_event: impl FnMut(SessionEvent<'_>)) -> Result<(), Failure> {
+        Ok(self.session()?.receive(data, on_event)?)
+    }
+
+    /// The peer ended the stream: `Err` (1006) before its close frame.
+    pub fn receive_eof(&mut self) -> Result<(), Failure> {
+        Ok(self.session()?.receive_eof()?)
+    }
+
+    /// Queues a data message or fragment. `fin: false` starts or continues a fragmented
+    /// message (sent uncompressed); `compress` asks for compression when deflate is on.
+    pub fn send(&mut self, op: OpCode, payload: &[u8], compress: bool, fin: bool) -> Result<(), Failure> {
+        let fragmented = self.sending_fragmented;
+        let s = self.session()?;
+        let op = if fragmented { OpCode::Continuation } else { op };
+        if fin && !fragmented && compress {
+            s.send_message(op, payload)?;
+        } else {
+            s.send_frame(fin, op, payload)?;
+        }
+        self.sending_fragmented = !fin;
+        Ok(())
+    }
+
+    pub fn ping(&mut self, payload: &[u8]) -> Result<(), Failure> {
+        Ok(self.session()?.ping(payload)?)
+    }
+
+    pub fn pong(&mut self, payload: &[u8]) -> Result<(), Failure> {
+        Ok(self.session()?.pong(payload)?)
+    }
+
+    pub fn close(&mut self, code: u16, reason: &str) -> Result<(), Failure> {
+        Ok(self.session()?.close(CloseCode(code), reason)?)
+    }
+
+    pub fn fail(&mut self, code: u16, reason: &str) -> Result<(), Failure> {
+        Ok(self.session()?.fail(CloseCode(code), reason)?)
+    }
+
+    /// Bytes to write: handshake bytes first, then the session's.
+    pub fn output(&self) -> &[u8] {
+        if !self.handshake_out.is_empty() {
+            return &self.handshake_out;
+        }
+        self.session.as_ref().map_or(&[], Session::output)
+    }
+
+    pub fn consume_output(&mut self, n: usize) {
+        if !self.handshake_out.is_empty() {
+            self.handshake_out.drain(..n.min(self.handshake_out.len()));
+        } else if let Some(s) = &mut self.session {
+            s.consume_output(n);
+        }
+    }
+
+    /// All waiting bytes, moved out (for large outputs: no copy).
+    pub fn take_output(&mut self) -> Vec<u8> {
+        if !self.handshake_out.is_empty() {
+            return std::mem::take(&mut self.handshake_out);
+        }
+        self.session.as_mut().map(Session::take_output).unwrap_or_default()
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.session.is_some()
+    }
+
+    pub fn close_sent(&self) -> bool {
+        self.session.as_ref().is_some_and(Session::close_sent)
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.session.as_ref().is_some_and(Session::is_closed)
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.session.as_ref().is_some_and(Session::is_finished)
+    }
+}
+
+/// The close code core sends for `bytes` arriving at a fresh server (or client) session, with
+/// deflate on or off: the oracle for the conformance tests. `None`: no error.
+pub fn close_code_for(role: Role, deflate: bool, max_payload: usize, bytes: &[u8]) -> Option<u16> {
+    let mut conn = Conn::new(role, max_payload, DEFAULT_MAX_FRAME);
+    conn.start(deflate.then(lowbit_websockets::DeflateConfig::default).as_ref());
+    match conn.receive(bytes, |_| {}) {
+        Ok(()) => None,
+        Err(f) => f.code,
+    }
+}
+
+/// Parses an opcode number from the faces (1 text, 2 binary).
+pub fn data_op(op: u32) -> Result<OpCode, Failure> {
+    match op {
+        1 => Ok(OpCode::Text),
+        2 => Ok(OpCode::Binary),
+        other => Err(Failure { code: None, message: format!("not a data opcode: {other}") }),
+    }
+}

@@ -1,0 +1,474 @@
+/**
+ * lowbit websockets for Deno through `Deno.dlopen`: WebSocket connections over
+ * `Deno.listen` / `Deno.connect` TCP streams, with permessage-deflate (which Deno's
+ * built-in WebSocket server lacks). The protocol runs in Rust (the same core as the npm
+ * package) behind the library's C ABI (`lbws_*`); this module moves bytes between the TCP
+ * stream and the native session and never decides anything about the protocol.
+ *
+ * Needs `--allow-ffi` (load the library), `--allow-net` (sockets) and `--allow-read` /
+ * `--allow-env` (find the library; `LOWBIT_WS_LIB` overrides the path).
+ *
+ * ```ts
+ * import { serve } from "./mod.ts";
+ * serve({ port: 9001, perMessageDeflate: true }, (ws) => {
+ *   ws.on("message", (data, isBinary) => ws.send(data, { binary: isBinary }));
+ * });
+ * ```
+ * @module
+ */
+
+const symbols = {
+  lbws_new: { parameters: ["u32", "f64", "u32"], result: "pointer" },
+  lbws_free: { parameters: ["pointer"], result: "void" },
+  lbws_accept: {
+    parameters: ["pointer", "buffer", "usize", "buffer", "usize", "u32", "u32", "u32", "u32"],
+    result: "i32",
+  },
+  lbws_request: {
+    parameters: ["pointer", "buffer", "usize", "buffer", "usize", "buffer", "usize", "u32", "u32", "u32", "u32"],
+    result: "i32",
+  },
+  lbws_response: { parameters: ["pointer", "buffer", "usize"], result: "i32" },
+  lbws_handshake_used: { parameters: ["pointer"], result: "usize" },
+  lbws_handshake_info_ptr: { parameters: ["pointer"], result: "pointer" },
+  lbws_handshake_info_len: { parameters: ["pointer"], result: "usize" },
+  lbws_receive: { parameters: ["pointer", "buffer", "usize"], result: "i32" },
+  lbws_events_ptr: { parameters: ["pointer"], result: "pointer" },
+  lbws_events_len: { parameters: ["pointer"], result: "usize" },
+  lbws_receive_eof: { parameters: ["pointer"], result: "i32" },
+  lbws_send: { parameters: ["pointer", "u32", "buffer", "usize", "u32", "u32"], result: "i32" },
+  lbws_ping: { parameters: ["pointer", "buffer", "usize"], result: "i32" },
+  lbws_pong: { parameters: ["pointer", "buffer", "usize"], result: "i32" },
+  lbws_close: { parameters: ["pointer", "u32", "buffer", "usize"], result: "i32" },
+  lbws_output_ptr: { parameters: ["pointer"], result: "pointer" },
+  lbws_output_len: { parameters: ["pointer"], result: "usize" },
+  lbws_consume_output: { parameters: ["pointer", "usize"], result: "void" },
+  lbws_error_ptr: { parameters: ["pointer"], result: "pointer" },
+  lbws_error_len: { parameters: ["pointer"], result: "usize" },
+  lbws_state: { parameters: ["pointer"], result: "u32" },
+} as const;
+
+function libraryPath(): string {
+  const override = Deno.env.get("LOWBIT_WS_LIB");
+  if (override) return override;
+  const arch = Deno.build.arch === "x86_64" ? "x64" : "arm64";
+  const name = Deno.build.os === "linux"
+    ? `lowbit-websockets.linux-${arch}-gnu.node`
+    : Deno.build.os === "darwin"
+    ? `lowbit-websockets.darwin-${arch}.node`
+    : `lowbit-websockets.win32-${arch}-msvc.node`;
+  // The napi build output is the same cdylib, and it exports the C ABI too.
+  return new URL(`../${name}`, import.meta.url).pathname;
+}
+
+let lib: Deno.DynamicLibrary<typeof symbols> | null = null;
+function native() {
+  lib ??= Deno.dlopen(libraryPath(), symbols);
+  return lib.symbols;
+}
+
+/** A length for a `usize` parameter: Deno takes numbers there at run time; its types ask for bigint. */
+const L = (n: number) => n as unknown as bigint;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const EMPTY = new Uint8Array(0);
+
+function view(ptr: Deno.PointerValue, len: number | bigint): Uint8Array {
+  const n = Number(len);
+  if (ptr === null || n === 0) return EMPTY;
+  return new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(ptr, n));
+}
+
+/** permessage-deflate settings, with `ws`'s names. */
+export interface DeflateOptions {
+  serverNoContextTakeover?: boolean;
+  clientNoContextTakeover?: boolean;
+  /** Client: the largest window the server may compress with (8–15). */
+  serverMaxWindowBits?: number;
+  /** zlib level 0–9. */
+  level?: number;
+  /** Messages shorter than this are sent uncompressed (default 1024). */
+  threshold?: number;
+}
+
+/** Options common to both ends. */
+export interface ConnectionOptions {
+  /** Offer (client) or accept (server) permessage-deflate. */
+  perMessageDeflate?: boolean | DeflateOptions;
+  /** The largest message accepted, after inflation (default 100 MiB); larger ones close with 1009. */
+  maxPayload?: number;
+  /** The largest frame written (default 64 KiB). */
+  maxFrame?: number;
+  /** Stop reading the socket while this many bytes wait to be written (default 16 MiB). */
+  readPauseMark?: number;
+}
+
+function deflateArgs(pmd: boolean | DeflateOptions | undefined): [number, number, number, number] {
+  if (!pmd) return [0, 0, 255, 0xffffffff];
+  const o = pmd === true ? {} : pmd;
+  const flags = 1 | (o.serverNoContextTakeover ? 2 : 0) | (o.clientNoContextTakeover ? 4 : 0);
+  return [flags, o.serverMaxWindowBits ?? 0, o.level ?? 255, o.threshold ?? 0xffffffff];
+}
+
+/** An error from the native session; `code` is the close code sent (or -1). */
+export class WebSocketError extends Error {
+  constructor(message: string, readonly code: number) {
+    super(message);
+    this.name = "WebSocketError";
+  }
+}
+
+type Events = {
+  message: (data: Uint8Array, isBinary: boolean) => void;
+  ping: (data: Uint8Array) => void;
+  pong: (data: Uint8Array) => void;
+  close: (code: number, reason: string) => void;
+  error: (error: WebSocketError) => void;
+  drain: () => void;
+};
+
+/** Options of {@link WebSocketConnection.send}. */
+export interface SendOptions {
+  /** Send as binary (default: `true` for bytes, `false` for strings). */
+  binary?: boolean;
+  /** Compress when deflate is on and the message reaches the threshold (default true). */
+  compress?: boolean;
+  /** `false` sends a fragment; the message ends with the next `fin: true` send. */
+  fin?: boolean;
+}
+
+/** One WebSocket connection over a Deno TCP (or TLS) stream. */
+export class WebSocketConnection {
+  /** 1 open, 2 closing, 3 closed (as `WebSocket.readyState`). */
+  readyState = 1;
+  /** Bytes handed to {@link send} and friends but not yet written to the stream. */
+  bufferedAmount = 0;
+  readonly protocol: string;
+  readonly extensions: string;
+  readonly path: string;
+  #conn: Deno.Conn;
+  #h: Deno.PointerValue;
+  // deno-lint-ignore ban-types
+  #listeners: { [event: string]: Function[] } = {};
+  #writing: Promise<void> = Promise.resolve();
+  #closeCode = 1006;
+  #closeReason = "";
+  #readPauseMark: number;
+  #closeTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Resolves when the connection is closed. */
+  readonly closed: Promise<{ code: number; reason: string }>;
+  #resolveClosed!: (v: { code: number; reason: string }) => void;
+
+  /** @internal Use {@link serve}, {@link accept} or {@link connect}. */
+  constructor(conn: Deno.Conn, h: Deno.PointerValue, leftover: Uint8Array, options: ConnectionOptions) {
+    this.#conn = conn;
+    this.#h = h;
+    const info = decoder.decode(view(native().lbws_handshake_info_ptr(h), native().lbws_handshake_info_len(h))).split("\n");
+    [this.protocol, this.extensions, this.path] = [info[0] ?? "", info[1] ?? "", info[2] ?? ""];
+    this.#readPauseMark = options.readPauseMark ?? 16 * 1024 * 1024;
+    this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
+    this.#flush();
+    queueMicrotask(() => this.#readLoop(leftover));
+  }
+
+  on<K extends keyof Events>(event: K, listener: Events[K]): this {
+    (this.#listeners[event] ??= []).push(listener);
+    return this;
+  }
+
+  off<K extends keyof Events>(event: K, listener: Events[K]): this {
+    const ls = this.#listeners[event];
+    const i = ls?.indexOf(listener) ?? -1;
+    if (i !== -1) ls!.splice(i, 1);
+    return this;
+  }
+
+  #emit<K extends keyof Events>(event: K, ...args: Parameters<Events[K]>) {
+    for (const l of (this.#listeners[event] ?? []) as ((...a: Parameters<Events[K]>) => void)[]) l(...args);
+  }
+
+  /** Queues a message; resolves once it is written to the stream. */
+  send(data: string | Uint8Array | ArrayBuffer, options: SendOptions = {}): Promise<void> {
+    if (this.readyState !== 1) return Promise.reject(new WebSocketError("WebSocket is not open", -1));
+    const bytes = typeof data === "string" ? encoder.encode(data) : data instanceof Uint8Array ? data : new Uint8Array(data);
+    const binary = options.binary ?? typeof data !== "string";
+    const rc = native().lbws_send(this.#h, binary ? 2 : 1, bytes, L(bytes.length), options.compress === false ? 0 : 1, options.fin === false ? 0 : 1);
+    if (rc !== 0) return Promise.reject(this.#error(rc));
+    return this.#flush();
+  }
+
+  ping(data: string | Uint8Array = EMPTY): Promise<void> {
+    const bytes = typeof data === "string" ? encoder.encode(data) : data;
+    const rc = native().lbws_ping(this.#h, bytes, L(bytes.length));
+    return rc === 0 ? this.#flush() : Promise.reject(this.#error(rc));
+  }
+
+  pong(data: string | Uint8Array = EMPTY): Promise<void> {
+    const bytes = typeof data === "string" ? encoder.encode(data) : data;
+    const rc = native().lbws_pong(this.#h, bytes, L(bytes.length));
+    return rc === 0 ? this.#flush() : Promise.reject(this.#error(rc));
+  }
+
+  /** Starts the close handshake (core checks code and reason). */
+  close(code = 1000, reason = ""): Promise<void> {
+    if (this.readyState === 3 || native().lbws_state(this.#h) & 1) return Promise.resolve();
+    const r = encoder.encode(reason);
+    const rc = native().lbws_close(this.#h, code, r, L(r.length));
+    if (rc !== 0) return Promise.reject(this.#error(rc));
+    this.readyState = 2;
+    if (this.#closeTimer === undefined) {
+      this.#closeTimer = setTimeout(() => this.terminate(), 30_000);
+      Deno.unrefTimer(this.#closeTimer as unknown as number);
+    }
+    return this.#flush().then(() => this.#maybeFinish());
+  }
+
+  /** Closes the stream at once. */
+  terminate() {
+    this.#finish();
+  }
+
+  #error(rc: number): WebSocketError {
+    const msg = decoder.decode(view(native().lbws_error_ptr(this.#h), native().lbws_error_len(this.#h)));
+    return new WebSocketError(msg, rc);
+  }
+
+  /** Moves the session's output onto the write queue. */
+  #flush(): Promise<void> {
+    const s = native();
+    const len = Number(s.lbws_output_len(this.#h));
+    if (len === 0) return this.#writing;
+    const bytes = view(s.lbws_output_ptr(this.#h), len).slice();
+    s.lbws_consume_output(this.#h, L(len));
+    this.bufferedAmount += len;
+    this.#writing = this.#writing.then(async () => {
+      try {
+        let off = 0;
+        while (off < bytes.length) off += await this.#conn.write(bytes.subarray(off));
+      } catch {
+        // The stream is gone; the read loop reports the close.
+      }
+      this.bufferedAmount -= len;
+      if (this.bufferedAmount === 0) this.#emit("drain");
+    });
+    return this.#writing;
+  }
+
+  async #readLoop(first: Uint8Array) {
+    const buf = new Uint8Array(64 * 1024);
+    try {
+      if (first.length) this.#receive(first);
+      while (this.readyState !== 3) {
+        if (this.bufferedAmount > this.#readPauseMark) await this.#writing;
+        const n = await this.#conn.read(buf);
+        if (n === null) {
+          native().lbws_receive_eof(this.#h);
+          break;
+        }
+        this.#receive(buf.subarray(0, n));
+        if ((native().lbws_state(this.#h) & 3) === 3) {
+          await this.#writing;
+          break;
+        }
+      }
+    } catch {
+      // Read errors end the connection (1006).
+    }
+    await this.#writing;
+    this.#finish();
+  }
+
+  #receive(chunk: Uint8Array) {
+    const s = native();
+    const rc = s.lbws_receive(this.#h, chunk, L(chunk.length));
+    const events = view(s.lbws_events_ptr(this.#h), s.lbws_events_len(this.#h));
+    // Copy each payload out before dispatching: the native buffers are reused.
+    const parsed: [number, number, Uint8Array][] = [];
+    const dv = new DataView(events.buffer, events.byteOffset, events.byteLength);
+    for (let i = 0; i + 8 <= events.length;) {
+      const kind = events[i];
+      const code = dv.getUint16(i + 2, true);
+      const len = dv.getUint32(i + 4, true);
+      parsed.push([kind, code, events.slice(i + 8, i + 8 + len)]);
+      i += 8 + len;
+    }
+    const error = rc !== 0 ? this.#error(rc) : null;
+    this.#flush();
+    for (const [kind, code, payload] of parsed) {
+      if (kind === 1 || kind === 2) this.#emit("message", payload, kind === 2);
+      else if (kind === 9) this.#emit("ping", payload);
+      else if (kind === 10) this.#emit("pong", payload);
+      else if (kind === 8) {
+        this.#closeCode = code;
+        this.#closeReason = decoder.decode(payload);
+        this.readyState = 2;
+      }
+    }
+    if (error && error.code !== -1) {
+      this.#closeCode = error.code;
+      this.readyState = 2;
+      this.#emit("error", error);
+      this.#writing.then(() => this.#finish());
+    }
+  }
+
+  #maybeFinish() {
+    if ((native().lbws_state(this.#h) & 3) === 3) this.#writing.then(() => this.#finish());
+  }
+
+  #finish() {
+    if (this.readyState === 3) return;
+    this.readyState = 3;
+    if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
+    try {
+      this.#conn.close();
+    } catch {
+      // already closed
+    }
+    // Free the session once pending writes settle.
+    this.#writing.then(() => native().lbws_free(this.#h));
+    this.#emit("close", this.#closeCode, this.#closeReason);
+    this.#resolveClosed({ code: this.#closeCode, reason: this.#closeReason });
+  }
+}
+
+/** Server options. */
+export interface ServeOptions extends ConnectionOptions {
+  port: number;
+  hostname?: string;
+  /** Subprotocols the server speaks; the client's first offer among them is chosen. */
+  protocols?: string[];
+  signal?: AbortSignal;
+  onListen?: (addr: Deno.NetAddr) => void;
+}
+
+/**
+ * Server side of the handshake on an accepted stream: reads the request, lets core check it
+ * and negotiate, writes the 101 (or core's rejection, then closes and throws).
+ */
+export async function accept(conn: Deno.Conn, options: Omit<ServeOptions, "port"> = {}): Promise<WebSocketConnection> {
+  const s = native();
+  const h = s.lbws_new(0, options.maxPayload ?? 0, options.maxFrame ?? 0);
+  const protocols = encoder.encode((options.protocols ?? []).join(","));
+  const [flags, window, level, threshold] = deflateArgs(options.perMessageDeflate);
+  let head = new Uint8Array(0);
+  const buf = new Uint8Array(16 * 1024);
+  for (;;) {
+    const n = await conn.read(buf);
+    if (n === null) {
+      s.lbws_free(h);
+      conn.close();
+      throw new WebSocketError("connection closed during the handshake", -1);
+    }
+    const next = new Uint8Array(head.length + n);
+    next.set(head);
+    next.set(buf.subarray(0, n), head.length);
+    head = next;
+    const rc = s.lbws_accept(h, head, L(head.length), protocols, L(protocols.length), flags, window, level, threshold);
+    if (rc === 1) continue;
+    if (rc !== 0) {
+      const err = new WebSocketError(decoder.decode(view(s.lbws_error_ptr(h), s.lbws_error_len(h))), rc);
+      const out = view(s.lbws_output_ptr(h), s.lbws_output_len(h)).slice();
+      s.lbws_free(h);
+      try {
+        await conn.write(out);
+      } finally {
+        conn.close();
+      }
+      throw err;
+    }
+    const used = Number(s.lbws_handshake_used(h));
+    return new WebSocketConnection(conn, h, head.slice(used), options);
+  }
+}
+
+/** A running server: `finished` resolves when it stops (`close()` or the signal). */
+export interface Server {
+  addr: Deno.NetAddr;
+  finished: Promise<void>;
+  close(): void;
+}
+
+/** Listens on TCP and calls `handler` with each upgraded connection. */
+export function serve(options: ServeOptions, handler: (ws: WebSocketConnection) => void): Server {
+  const listener = Deno.listen({ port: options.port, hostname: options.hostname ?? "127.0.0.1" });
+  const addr = listener.addr as Deno.NetAddr;
+  options.onListen?.(addr);
+  let stopped = false;
+  const close = () => {
+    if (stopped) return;
+    stopped = true;
+    try {
+      listener.close();
+    } catch {
+      // closed
+    }
+  };
+  options.signal?.addEventListener("abort", close);
+  const finished = (async () => {
+    for (;;) {
+      let conn: Deno.Conn;
+      try {
+        conn = await listener.accept();
+      } catch {
+        break;
+      }
+      (conn as Deno.TcpConn).setNoDelay(true);
+      accept(conn, options).then(handler, () => {});
+    }
+  })();
+  return { addr, finished, close };
+}
+
+/** Client options. */
+export interface ConnectOptions extends ConnectionOptions {
+  protocols?: string[];
+}
+
+/** Opens a client connection to `ws://host:port/path` (core builds and checks the handshake). */
+export async function connect(url: string | URL, options: ConnectOptions = {}): Promise<WebSocketConnection> {
+  const u = new URL(url);
+  if (u.protocol !== "ws:") throw new TypeError(`unsupported scheme ${u.protocol} (use ws:)`);
+  const s = native();
+  const h = s.lbws_new(1, options.maxPayload ?? 0, options.maxFrame ?? 0);
+  const host = encoder.encode(u.host);
+  const path = encoder.encode((u.pathname || "/") + u.search);
+  const protocols = encoder.encode((options.protocols ?? []).join(","));
+  const pmd = options.perMessageDeflate ?? true;
+  const [flags, window, level, threshold] = deflateArgs(pmd);
+  const rc = s.lbws_request(h, host, L(host.length), path, L(path.length), protocols, L(protocols.length), flags, window, level, threshold);
+  if (rc !== 0) {
+    const msg = decoder.decode(view(s.lbws_error_ptr(h), s.lbws_error_len(h)));
+    s.lbws_free(h);
+    throw new WebSocketError(msg, rc);
+  }
+  const conn = await Deno.connect({ hostname: u.hostname.replace(/^\[|\]$/g, ""), port: Number(u.port || 80) });
+  conn.setNoDelay(true);
+  const request = view(s.lbws_output_ptr(h), s.lbws_output_len(h)).slice();
+  s.lbws_consume_output(h, L(request.length));
+  await conn.write(request);
+  let head = new Uint8Array(0);
+  const buf = new Uint8Array(16 * 1024);
+  for (;;) {
+    const n = await conn.read(buf);
+    if (n === null) {
+      s.lbws_free(h);
+      conn.close();
+      throw new WebSocketError("connection closed during the handshake", -1);
+    }
+    const next = new Uint8Array(head.length + n);
+    next.set(head);
+    next.set(buf.subarray(0, n), head.length);
+    head = next;
+    const r = s.lbws_response(h, head, L(head.length));
+    if (r === 1) continue;
+    if (r !== 0) {
+      const msg = decoder.decode(view(s.lbws_error_ptr(h), s.lbws_error_len(h)));
+      s.lbws_free(h);
+      conn.close();
+      throw new WebSocketError(`handshake failed: ${msg}`, r);
+    }
+    return new WebSocketConnection(conn, h, head.slice(Number(s.lbws_handshake_used(h))), options);
+  }
+}

@@ -1,0 +1,115 @@
+// Deno FFI (deno/mod.ts over the C ABI): our server with Deno's built-in WebSocket client,
+// our client with our server (permessage-deflate), limits and close codes.
+import { assert, assertEquals } from "./assert.ts";
+import { connect, serve, type WebSocketConnection } from "../mod.ts";
+
+function echoServer(opts: { perMessageDeflate?: boolean; maxPayload?: number; protocols?: string[] } = {}) {
+  const conns: WebSocketConnection[] = [];
+  const server = serve({ port: 0, ...opts }, (ws) => {
+    conns.push(ws);
+    ws.on("message", (data, isBinary) => ws.send(data, { binary: isBinary }).catch(() => {}));
+  });
+  return { server, conns, url: `ws://127.0.0.1:${server.addr.port}` };
+}
+
+function bytes(n: number, seed = 1): Uint8Array {
+  const b = new Uint8Array(n);
+  let x = seed;
+  for (let i = 0; i < n; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    b[i] = x >>> 24;
+  }
+  return b;
+}
+
+/** Deno's built-in WebSocket: next message. */
+function nextMessage(ws: WebSocket): Promise<MessageEvent> {
+  return new Promise((resolve, reject) => {
+    ws.addEventListener("message", resolve, { once: true });
+    ws.addEventListener("error", reject, { once: true });
+  });
+}
+
+Deno.test("FFI server with Deno's built-in WebSocket client", async () => {
+  const { server, conns, url } = echoServer({ perMessageDeflate: true, protocols: ["chat"] });
+  const ws = new WebSocket(url + "/room?x=1", ["chat"]);
+  ws.binaryType = "arraybuffer";
+  await new Promise((resolve) => ws.addEventListener("open", resolve, { once: true }));
+  assertEquals(ws.protocol, "chat");
+  assertEquals(conns[0].path, "/room?x=1");
+  for (const size of [0, 20, 1024, 65536, 1 << 20]) {
+    const data = bytes(size, size + 3);
+    ws.send(data);
+    const m = await nextMessage(ws);
+    assertEquals(new Uint8Array(m.data), data);
+    const text = "é".repeat(size / 2);
+    ws.send(text);
+    assertEquals((await nextMessage(ws)).data, text);
+  }
+  const closed = new Promise<CloseEvent>((resolve) => ws.addEventListener("close", resolve, { once: true }));
+  const serverClosed = conns[0].closed;
+  ws.close(4001, "deno bye");
+  const ev = await closed;
+  assertEquals(ev.code, 4001);
+  assertEquals(await serverClosed, { code: 4001, reason: "deno bye" });
+  server.close();
+  await server.finished;
+});
+
+Deno.test("FFI client and server negotiate permessage-deflate and move 16 MiB", async () => {
+  const { server, url } = echoServer({ perMessageDeflate: true, maxPayload: 32 << 20 });
+  const ws = await connect(url, { perMessageDeflate: true, maxPayload: 32 << 20 });
+  assert(ws.extensions.startsWith("permessage-deflate"), ws.extensions);
+  const got: [Uint8Array, boolean][] = [];
+  let wake = () => {};
+  ws.on("message", (d, b) => {
+    got.push([d, b]);
+    wake();
+  });
+  const next = async () => {
+    while (!got.length) await new Promise<void>((r) => (wake = r));
+    return got.shift()!;
+  };
+  const big = new TextEncoder().encode("lowbit ".repeat((16 << 20) / 7));
+  await ws.send(big, { binary: false });
+  const [echo, isBinary] = await next();
+  assertEquals(isBinary, false);
+  assertEquals(echo.length, big.length);
+  assertEquals(echo, big);
+  // Fragmented send.
+  ws.send("frag", { fin: false });
+  ws.send("mented", { fin: true });
+  assertEquals(new TextDecoder().decode((await next())[0]), "fragmented");
+  // Ping / pong.
+  const pong = new Promise<Uint8Array>((r) => ws.on("pong", r));
+  await ws.ping("hi");
+  assertEquals(new TextDecoder().decode(await pong), "hi");
+  await ws.close(1000, "done");
+  assertEquals((await ws.closed).code, 1000);
+  server.close();
+  await server.finished;
+});
+
+Deno.test("FFI server closes with 1009 over maxPayload", async () => {
+  const { server, url } = echoServer({ maxPayload: 100 });
+  const ws = new WebSocket(url);
+  await new Promise((resolve) => ws.addEventListener("open", resolve, { once: true }));
+  const closed = new Promise<CloseEvent>((resolve) => ws.addEventListener("close", resolve, { once: true }));
+  ws.send("x".repeat(101));
+  assertEquals((await closed).code, 1009);
+  server.close();
+  await server.finished;
+});
+
+Deno.test("FFI server refuses a bad upgrade with core's status", async () => {
+  const { server } = echoServer();
+  const conn = await Deno.connect({ port: server.addr.port, hostname: "127.0.0.1" });
+  await conn.write(new TextEncoder().encode("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 12\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"));
+  const buf = new Uint8Array(4096);
+  const n = await conn.read(buf);
+  const text = new TextDecoder().decode(buf.subarray(0, n ?? 0));
+  assert(text.startsWith("HTTP/1.1 426 "), text);
+  conn.close();
+  server.close();
+  await server.finished;
+});

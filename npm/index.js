@@ -1,0 +1,14 @@
+'use strict';
+// @lowbit/websockets: a ws-compatible WebSocket API for Node.js (and Deno via npm:), with the
+// protocol in Rust (lowbit websockets core) through a Node-API addon.
+
+const { WebSocket } = require('./lib/websocket');
+const { WebSocketServer } = require('./lib/server');
+const { Codec } = require('./lib/codec');
+
+WebSocket.WebSocket = WebSocket;
+WebSocket.WebSocketServer = WebSocketServer;
+WebSocket.Server = WebSocketServer;
+WebSocket.Codec = Codec;
+
+module.exports = WebSocket;

@@ -1,0 +1,32 @@
+'use strict';
+// Converts ws-style options into the native session's shapes. No protocol decisions here:
+// negotiation, limits and validation happen in core.
+
+/**
+ * ws's `perMessageDeflate` option (`true`, `false` or an object with ws's names) as the
+ * native DeflateOptions, or `null` when off.
+ */
+function deflateOptions(pmd) {
+  if (!pmd) return null;
+  const o = pmd === true ? {} : pmd;
+  const out = {};
+  if (o.serverNoContextTakeover) out.serverNoContextTakeover = true;
+  if (o.clientNoContextTakeover) out.clientNoContextTakeover = true;
+  if (typeof o.serverMaxWindowBits === 'number') out.serverMaxWindowBits = o.serverMaxWindowBits;
+  if (o.zlibDeflateOptions && typeof o.zlibDeflateOptions.level === 'number') out.level = o.zlibDeflateOptions.level;
+  if (typeof o.level === 'number') out.level = o.level;
+  if (typeof o.threshold === 'number') out.threshold = o.threshold;
+  return out;
+}
+
+/** Message data as bytes: strings as UTF-8; ArrayBuffers and views without a copy. */
+function toBuffer(data) {
+  if (Buffer.isBuffer(data)) return data;
+  if (typeof data === 'string') return Buffer.from(data);
+  if (data instanceof ArrayBuffer || data instanceof SharedArrayBuffer) return Buffer.from(data);
+  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  if (Array.isArray(data)) return Buffer.concat(data.map(toBuffer));
+  return Buffer.from(String(data));
+}
+
+module.exports = { deflateOptions, toBuffer };
