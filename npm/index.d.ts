@@ -161,7 +161,9 @@ export declare class Codec {
   acceptUpgrade(head: Data, options?: { protocol?: string | null; perMessageDeflate?: boolean | PerMessageDeflateOptions }): HandshakeResult;
   request(host: string, path: string, options?: { protocols?: string[]; perMessageDeflate?: boolean | PerMessageDeflateOptions }): void;
   response(head: Data): HandshakeResult;
-  receive(bytes: Data): { events: CodecEvent[]; output: Buffer | null; error: { code: number | null; message: string } | null };
+  receive(bytes: Data): { events: CodecEvent[]; output: Buffer | null; error: { code: number | null; message: string; kind: string } | null };
+  /** After a close event or an error: our close frame (held until now so replies to earlier messages go first). */
+  replyClose(): Buffer | null;
   receiveEof(): number;
   send(data: Data, options?: { binary?: boolean; fin?: boolean; compress?: boolean }): Buffer | null;
   ping(data?: Data): Buffer | null;

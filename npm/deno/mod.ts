@@ -37,6 +37,7 @@ const symbols = {
   lbws_events_len: { parameters: ["pointer"], result: "usize" },
   lbws_receive_eof: { parameters: ["pointer"], result: "i32" },
   lbws_send: { parameters: ["pointer", "u32", "buffer", "usize", "u32", "u32"], result: "i32" },
+  lbws_reply_close: { parameters: ["pointer"], result: "i32" },
   lbws_ping: { parameters: ["pointer", "buffer", "usize"], result: "i32" },
   lbws_pong: { parameters: ["pointer", "buffer", "usize"], result: "i32" },
   lbws_close: { parameters: ["pointer", "u32", "buffer", "usize"], result: "i32" },
@@ -303,9 +304,16 @@ export class WebSocketConnection {
         this.#closeCode = code;
         this.#closeReason = decoder.decode(payload);
         this.readyState = 2;
+        // Core held its answer so that replies to the messages above go out first.
+        s.lbws_reply_close(this.#h);
+        this.#flush();
       }
     }
     if (error && error.code !== -1) {
+      // Core held the close frame so that replies to the messages before the bad frame go
+      // out first.
+      s.lbws_reply_close(this.#h);
+      this.#flush();
       this.#closeCode = error.code;
       this.readyState = 2;
       this.#emit("error", error);

@@ -36,7 +36,7 @@ class Codec {
   receive(bytes) {
     const r = this._native.receive(toBuffer(bytes));
     const events = [];
-    for (let i = 3; i < r.length; ) {
+    for (let i = 4; i < r.length; ) {
       const type = KINDS[r[i]];
       if (type === 'close') {
         events.push({ type, code: r[i + 1], reason: r[i + 2] });
@@ -46,10 +46,16 @@ class Codec {
         i += 2;
       }
     }
-    const error = r[1] === 0 ? null : { code: r[1] === -1 ? null : r[1], message: r[2] };
+    const error = r[1] === 0 ? null : { code: r[1] === -1 ? null : r[1], message: r[2], kind: r[3] };
     return { events, output: r[0], error };
   }
 
+  /**
+   * After a 'close' event or an error: queues our close frame (the answer to the peer's
+   * close, or the one the violation sends) and returns the bytes to write. Core holds it so
+   * that answers to the messages before it go out first.
+   */
+  replyClose() { return this._native.replyClose(); }
   receiveEof() { return this._native.receiveEof(); }
   send(data, { binary, fin = true, compress = true } = {}) {
     const isBinary = binary !== undefined ? !!binary : typeof data !== 'string';

@@ -105,7 +105,7 @@ class WebSocket extends EventEmitter {
     socket.cork();
     try {
       if (r[0] !== null) this._write(r[0]);
-      for (let i = 3; i < r.length; ) {
+      for (let i = 4; i < r.length; ) {
         const kind = r[i];
         if (kind === 1 || kind === 2) {
           const data = r[i + 1];
@@ -126,26 +126,33 @@ class WebSocket extends EventEmitter {
           this._closeReason = Buffer.from(r[i + 2]);
           i += 3;
           this._readyState = CLOSING;
+          // Core held its answer so that replies to the messages above went out first.
+          const answer = native.replyClose();
+          if (answer !== null) this._write(answer);
           if (native.finished) socket.end();
           this._armCloseTimer();
         }
       }
-      // The session may have more to write after the events (sends from listeners are
-      // written by send() itself).
     } finally {
       socket.uncork();
     }
     const code = r[1];
-    if (code !== 0) this._fail(code, r[2]);
+    if (code !== 0) this._fail(code, r[2], r[3]);
   }
 
-  /** A protocol violation (close frame already queued by core) or a misuse while reading. */
-  _fail(code, message) {
+  /** A protocol violation (core chose the close frame) or a misuse while reading. */
+  _fail(code, message, kind) {
     if (code === -1) return; // closed already: nothing to report
+    // Core held the close frame so that replies to the messages before the bad frame went
+    // out first.
+    const out = this._native.replyClose();
+    if (out !== null && this._socket) this._write(out);
     this._readyState = CLOSING;
     this._closeCode = code;
     const err = new RangeError(message);
     err.code = wsErrorCode(code);
+    /** The core error variant, e.g. 'UnmaskedFrame'. */
+    err.kind = kind;
     err[Symbol.for('status-code')] = code;
     if (this._socket) this._socket.end();
     this._armCloseTimer();

@@ -32,10 +32,15 @@ test('client and server codecs: handshake, messages, ping, close', () => {
   const pong = client.receive(got.output);
   assert.deepEqual(pong.events.map((e) => [e.type, e.data.toString()]), [['pong', 'p']]);
 
-  const closing = server.receive(client.close(4000, 'bye'));
-  assert.deepEqual(closing.events, [{ type: 'close', code: 4000, reason: 'bye' }]);
+  const closing = server.receive(Buffer.concat([client.send('last'), client.close(4000, 'bye')]));
+  assert.deepEqual(closing.events.map((e) => e.type), ['text', 'close']);
+  assert.deepEqual(closing.events[1], { type: 'close', code: 4000, reason: 'bye' });
+  assert.equal(closing.output, null, 'the answer to the close is held');
+  assert.equal(server.finished, false);
+  const answer = Buffer.concat([server.send('reply to last'), server.replyClose()]);
   assert.equal(server.finished, true);
-  const echoed = client.receive(closing.output);
+  const echoed = client.receive(answer);
+  assert.equal(echoed.events.shift().data.toString(), 'reply to last');
   assert.deepEqual(echoed.events, [{ type: 'close', code: 4000, reason: '' }]);
   assert.equal(client.finished, true);
 });
@@ -44,8 +49,11 @@ test('violations report core close codes; bad close codes are refused', () => {
   const server = new Codec();
   const r = server.receive(Buffer.from([0x81, 0x02, 0x68, 0x69])); // unmasked
   assert.equal(r.error.code, 1002);
-  assert.equal(r.output[0], 0x88);
-  assert.equal(r.output.readUInt16BE(2), 1002);
+  assert.equal(r.error.kind, 'UnmaskedFrame');
+  assert.equal(r.output, null, 'the close frame is held until replyClose()');
+  const close = server.replyClose();
+  assert.equal(close[0], 0x88);
+  assert.equal(close.readUInt16BE(2), 1002);
   assert.equal(Codec.closeCodeFor(Buffer.from([0x81, 0x02, 0x68, 0x69])), 1002);
   assert.throws(() => new Codec().close(1005, ''), /1005/);
 });

@@ -19,7 +19,7 @@ import os
 import sys
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "target", "criterion")
-LIBS = ["lowbit", "lowbit_conn", "tungstenite", "fastwebsockets"]
+LIBS = ["lowbit", "lowbit_rb128k", "lowbit_conn", "tungstenite", "tungstenite_rb4k", "fastwebsockets"]
 
 
 def load(baselines):

@@ -367,7 +367,7 @@ impl Decoder {
         if !h.is_final && !frames {
             return Ok(None);
         }
-        if h.is_final && !frames && rsv & RSV1 != 0 {
+        if h.is_final && !frames && rsv & RSV1 != 0 && self.inflate.is_some() {
             self.inflate_msg(op, None)?;
         }
         self.msg_taken = true;

@@ -156,8 +156,10 @@ impl Compressor for MinizCompressor {
             out.truncate(old + r.bytes_written);
             input = &input[r.bytes_consumed..];
             match r.status {
-                // Done when all input is in and the flush fit: the output was not filled.
-                Ok(_) if input.is_empty() && r.bytes_written < room => return Ok(()),
+                // Done when all input is in and the flush fit: the output was not filled and
+                // ends with the sync marker. (A call that only drains output pending from a
+                // full buffer returns early without the flush; the next call emits it.)
+                Ok(_) if input.is_empty() && r.bytes_written < room && out.ends_with(&SYNC_TAIL) => return Ok(()),
                 Ok(_) | Err(MZError::Buf) => {}
                 Err(_) => return Err(Error::Io(std::io::Error::other("deflate engine failed"))),
             }

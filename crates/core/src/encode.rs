@@ -1,7 +1,7 @@
 //! The sans-IO write side: frames in, wire bytes out.
 
 use crate::close::{CloseCode, MAX_CLOSE_REASON};
-use crate::error::Error;
+use crate::error::{Error, Misuse};
 use crate::frame::{Header, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode};
 use crate::mask::copy_masked;
 use crate::role::Role;
@@ -53,10 +53,10 @@ impl Encoder {
     pub fn encode_frame(&mut self, is_final: bool, rsv: u8, op: OpCode, payload: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
         if op.is_control() {
             if payload.len() > MAX_CONTROL_PAYLOAD {
-                return Err(Error::ControlFramePayloadTooLarge(payload.len() as u64));
+                return Err(Error::Misuse(Misuse::ControlPayloadTooLong(payload.len())));
             }
             if !is_final {
-                return Err(Error::FragmentedControlFrame);
+                return Err(Error::Misuse(Misuse::FragmentedControl));
             }
         }
         let mask = match self.role {
@@ -108,10 +108,10 @@ impl Encoder {
     /// ([`CloseCode::is_sendable`]) and the reason at most 123 bytes.
     pub fn encode_close(&mut self, code: CloseCode, reason: &str, out: &mut Vec<u8>) -> Result<(), Error> {
         if !code.is_sendable() {
-            return Err(Error::InvalidCloseCode(code.0));
+            return Err(Error::Misuse(Misuse::UnsendableCloseCode(code.0)));
         }
         if reason.len() > MAX_CLOSE_REASON {
-            return Err(Error::ControlFramePayloadTooLarge(2 + reason.len() as u64));
+            return Err(Error::Misuse(Misuse::ControlPayloadTooLong(2 + reason.len())));
         }
         let mut body = [0u8; MAX_CONTROL_PAYLOAD];
         body[..2].copy_from_slice(&code.0.to_be_bytes());

@@ -66,12 +66,42 @@ pub enum Error {
     InvalidClosePayload,
     /// The peer closed the transport without a close frame (reported as 1006).
     AbnormalClosure,
+    /// The caller asked for something the protocol forbids; nothing was sent.
+    Misuse(Misuse),
     /// The underlying stream failed.
     Io(io::Error),
     /// The HTTP upgrade handshake failed.
     Handshake(HandshakeError),
     /// The server's permessage-deflate answer does not match our offer (RFC 7692 §5).
     Negotiation(NegotiationError),
+}
+
+/// A write the protocol forbids, refused before anything reached the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Misuse {
+    /// A control frame payload over 125 bytes (RFC 6455 §5.5).
+    ControlPayloadTooLong(usize),
+    /// A control frame without FIN (RFC 6455 §5.5).
+    FragmentedControl,
+    /// A close code that must not be sent (1005, 1006, 1015, unassigned; RFC 6455 §7.4).
+    UnsendableCloseCode(u16),
+    /// A close body that is one byte, or a reason that is not UTF-8 (RFC 6455 §5.5.1).
+    InvalidCloseBody,
+    /// `stream_message` needs a text or binary opcode.
+    NotDataOpcode(u8),
+}
+
+impl fmt::Display for Misuse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Misuse::ControlPayloadTooLong(n) => write!(f, "control frame payload of {n} bytes exceeds 125 bytes"),
+            Misuse::FragmentedControl => f.write_str("control frames cannot be fragmented"),
+            Misuse::UnsendableCloseCode(c) => write!(f, "close code {c} must not be sent"),
+            Misuse::InvalidCloseBody => f.write_str("a close body is empty or a code plus a UTF-8 reason"),
+            Misuse::NotDataOpcode(op) => write!(f, "opcode {op:#x} does not start a message"),
+        }
+    }
 }
 
 /// `Result` with this crate's [`Error`].
@@ -96,7 +126,7 @@ impl Error {
             | InvalidPayloadLength
             | InvalidCloseCode(_)
             | InvalidClosePayload => CloseCode::PROTOCOL_ERROR,
-            WebSocketClosed | ChunkSizeExceeded { .. } | FrameBufferTooSmall { .. } | AbnormalClosure | Io(_)
+            WebSocketClosed | ChunkSizeExceeded { .. } | FrameBufferTooSmall { .. } | AbnormalClosure | Misuse(_) | Io(_)
             | Handshake(_) | Negotiation(_) => return None,
         })
     }
@@ -135,6 +165,7 @@ impl fmt::Display for Error {
             InvalidCloseCode(code) => write!(f, "protocol error: close code {code} is not allowed on the wire"),
             InvalidClosePayload => f.write_str("protocol error: close frame body of 1 byte"),
             AbnormalClosure => f.write_str("connection closed without a close frame"),
+            Misuse(m) => write!(f, "not sent: {m}"),
             Io(e) => write!(f, "i/o error: {e}"),
             Handshake(e) => write!(f, "handshake failed: {e}"),
             Negotiation(e) => write!(f, "extension negotiation failed: {e}"),

@@ -43,7 +43,7 @@ pub use conn::{Conn, ConnReader, ConnWriter, Frame};
 pub use decode::{Decoder, Event};
 pub use encode::Encoder;
 pub use deflate::{DeflateConfig, DeflateOptions};
-pub use error::{Error, Result};
+pub use error::{Error, Misuse, Result};
 pub use frame::{Header, OpCode};
 pub use role::{
     CHUNK_SIZE_BALANCED, CHUNK_SIZE_LOW_MEMORY, CHUNK_SIZE_STREAMING, Config, READ_LIMIT_LARGE, READ_LIMIT_SMALL,

@@ -14,7 +14,7 @@
 use std::io;
 
 use crate::close::CloseCode;
-use crate::conn::read::{Got, Link, ReadState};
+use crate::conn::read::{Got, Link, OwedClose, ReadState};
 use crate::conn::write::WriteState;
 use crate::deflate::{Compressor, DeflateConfig};
 use crate::error::{Error, Result};
@@ -161,6 +161,27 @@ impl Session {
         if self.writer.close_sent { Ok(()) } else { self.close(code, reason) }
     }
 
+    /// With `on`, the close frames [`Session::receive`] would queue (the answer to the peer's
+    /// close, and the close a protocol violation sends) are held until
+    /// [`Session::reply_close`]. A face that hands a whole chunk's events to the application
+    /// at once then lets it answer the messages that arrived before the close or the bad frame
+    /// (RFC 6455 §5.5.1 allows finishing the current message first). Reading still stops at
+    /// once. Off by default.
+    pub fn defer_close_reply(&mut self, on: bool) {
+        self.reader.defer_close_reply = on;
+    }
+
+    /// Queues the held close frame (see [`Session::defer_close_reply`]), unless our own close
+    /// has gone out already. Does nothing when none is held.
+    pub fn reply_close(&mut self) -> Result<()> {
+        match self.reader.owed_close.take() {
+            Some(_) if self.writer.close_sent => Ok(()),
+            Some(OwedClose::Echo(code, n)) => self.writer.echo_close(&mut self.out, &code[..n]),
+            Some(OwedClose::Fail(code, reason)) => self.writer.write_close(&mut self.out, code, &reason),
+            None => Ok(()),
+        }
+    }
+
     /// Bytes waiting to be sent.
     pub fn output(&self) -> &[u8] {
         &self.out
@@ -227,6 +248,42 @@ mod tests {
         assert_eq!(events(&mut client, &echo), [r#"Close { code: CloseCode(4000), reason: "" }"#]);
         assert!(client.is_finished());
         assert!(matches!(client.send_message(OpCode::Text, b"late"), Err(Error::WebSocketClosed)));
+    }
+
+    #[test]
+    fn deferred_close_reply_lets_answers_go_first() {
+        let mut client = Session::new(Config::new(Role::Client), None);
+        let mut server = Session::new(Config::new(Role::Server), None);
+        server.defer_close_reply(true);
+        client.send_message(OpCode::Text, b"last").unwrap();
+        client.close(CloseCode(1000), "").unwrap();
+        let got = events(&mut server, &client.take_output());
+        assert_eq!(got.len(), 2);
+        assert!(server.output().is_empty(), "the close answer is held");
+        assert!(!server.is_finished());
+        server.send_message(OpCode::Text, b"last").unwrap();
+        server.reply_close().unwrap();
+        assert!(server.is_finished());
+        let back = events(&mut client, &server.take_output());
+        assert_eq!(back, ["Message { op: Text, payload: [108, 97, 115, 116] }", "Close { code: CloseCode(1000), reason: \"\" }"]);
+        server.reply_close().unwrap(); // nothing owed any more
+
+        // A violation's close is held the same way, after the message before it.
+        let mut server = Session::new(Config::new(Role::Server), None);
+        server.defer_close_reply(true);
+        let mut client = Session::new(Config::new(Role::Client), None);
+        client.send_message(OpCode::Text, b"ok").unwrap();
+        let mut wire = client.take_output();
+        wire.extend_from_slice(b"\x81\x02hi"); // unmasked
+        let mut seen = 0;
+        let err = server.receive(&wire, |_| seen += 1).unwrap_err();
+        assert_eq!((seen, err.close_code()), (1, Some(CloseCode::PROTOCOL_ERROR)));
+        assert!(server.output().is_empty());
+        server.send_message(OpCode::Text, b"ok").unwrap();
+        server.reply_close().unwrap();
+        let back = events(&mut client, &server.take_output());
+        assert_eq!(back[0], "Message { op: Text, payload: [111, 107] }");
+        assert!(back[1].starts_with("Close { code: CloseCode(1002)"), "{back:?}");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use lowbit_websockets::{CloseCode, Config, Conn, Error, OpCode, Role};
+use lowbit_websockets::{CloseCode, Config, Conn, Error, Misuse, OpCode, Role};
 
 const ROLES: [Role; 2] = [Role::Server, Role::Client];
 
@@ -43,7 +43,11 @@ impl Setup {
 
     /// A `Conn` of this role (`Conn::new` / `Conn::new_client`) reading `input`.
     fn open(&self, input: &[u8], feed: Feed) -> Conn<Script> {
-        let script = Script::new(input, feed);
+        self.wrap(Script::new(input, feed))
+    }
+
+    /// A `Conn` of this role over `script`.
+    fn wrap(&self, script: Script) -> Conn<Script> {
         let mut conn = match self.role {
             Role::Server => Conn::new(script, self.limit, self.chunk),
             Role::Client => Conn::new_client(script, self.limit, self.chunk),
@@ -56,6 +60,10 @@ impl Setup {
 }
 
 type Messages = Vec<(OpCode, Vec<u8>)>;
+/// What `read_message_ext` returns, owned.
+type ReadExt = (OpCode, u8, Vec<u8>);
+/// A frame's `(fin, opcode, payload length)`.
+type Shape = (bool, u8, usize);
 
 /// What a connection made of an input: the messages `read_message` returned (a peer close
 /// included, as `(Close, body)`), the error that ended reading, and the frames it wrote.
@@ -90,7 +98,9 @@ fn read_both(setup: Setup, input: &[u8]) -> Outcome {
     assert_eq!(whole.messages, bytewise.messages, "{setup:?}: messages differ when fed a byte at a time");
     assert_eq!(format!("{:?}", whole.end), format!("{:?}", bytewise.end), "{setup:?}: end differs bytewise");
     // Mask keys are random per frame; everything else must match.
-    let unkeyed = |wire: &[WireFrame]| wire.iter().map(|f| (f.fin, f.rsv, f.opcode, f.mask.is_some(), f.payload.clone())).collect::<Vec<_>>();
+    let unkeyed = |wire: &[WireFrame]| {
+        wire.iter().map(|f| (f.fin, f.rsv, f.opcode, f.mask.is_some(), f.payload.clone())).collect::<Vec<_>>()
+    };
     assert_eq!(unkeyed(&whole.wire), unkeyed(&bytewise.wire), "{setup:?}: wire differs when fed a byte at a time");
     whole
 }
@@ -100,7 +110,14 @@ fn read_both(setup: Setup, input: &[u8]) -> Outcome {
 /// the wire holds pongs (answers to pings) and then exactly one close frame with `code`, masked
 /// as the role requires; a further read returns `WebSocketClosed` and writes nothing.
 #[track_caller]
-fn check_failure(setup: Setup, input: &[u8], before: &[(OpCode, &[u8])], what: &str, is_expected: &dyn Fn(&Error) -> bool, code: u16) {
+fn check_failure(
+    setup: Setup,
+    input: &[u8],
+    before: &[(OpCode, &[u8])],
+    what: &str,
+    is_expected: &dyn Fn(&Error) -> bool,
+    code: u16,
+) {
     for feed in FEEDS {
         let ctx = format!("{:?} {feed:?} (expecting {what})", setup.role);
         let mut conn = setup.open(input, feed);
@@ -260,7 +277,7 @@ fn allowed_rsv1_passes_on_the_first_data_frame() {
     // Without deflate, RSV1 messages are handed out as they are, with their RSV bits.
     for role in ROLES {
         let setup = Setup::new(role).allow_rsv(0x40);
-        let cases: [(&str, Vec<u8>, (OpCode, u8, Vec<u8>)); 4] = [
+        let cases: [(&str, Vec<u8>, ReadExt); 4] = [
             ("single frame", binary([1, 2, 3]).rsv(0x40).to(role), (OpCode::Binary, 0x40, vec![1, 2, 3])),
             (
                 "fragmented",
@@ -408,14 +425,19 @@ fn rejects_unexpected_continuation() {
         }
         // After a message has ended, a continuation has nothing to continue.
         let input = stream([text("a").fin(false).to(role), cont("b").to(role), cont("c").to(role)]);
-        assert_fails!(Setup::new(role), input, after [(OpCode::Text, &b"ab"[..])], Error::UnexpectedContinuation, 1002);
+        assert_fails!(Setup::new(role), input, after[(OpCode::Text, &b"ab"[..])], Error::UnexpectedContinuation, 1002);
     }
 }
 
 #[test]
 fn rejects_new_data_frame_inside_fragmented_message() {
     for role in ROLES {
-        for (first, second) in [(text("a"), text("b")), (text("a"), binary("b")), (binary("a"), text("b")), (binary("a"), binary("b").fin(false))] {
+        for (first, second) in [
+            (text("a"), text("b")),
+            (text("a"), binary("b")),
+            (binary("a"), text("b")),
+            (binary("a"), binary("b").fin(false)),
+        ] {
             let input = stream([first.fin(false).to(role), second.to(role)]);
             assert_fails!(Setup::new(role), input, Error::ExpectedContinuation, 1002);
         }
@@ -471,7 +493,8 @@ fn rejects_invalid_utf8_in_middle_fragment_before_later_fragments_arrive() {
         for bad in BAD_UTF8 {
             // Only the first two frames arrive, then the stream ends: a decoder that waited for
             // the end of the message would report AbnormalClosure instead.
-            let input = stream([text("hello ").fin(false).to(role), cont([b"x".as_slice(), bad].concat()).fin(false).to(role)]);
+            let input =
+                stream([text("hello ").fin(false).to(role), cont([b"x".as_slice(), bad].concat()).fin(false).to(role)]);
             assert_fails!(Setup::new(role), input, Error::InvalidUtf8, 1007);
             let input = stream([
                 text(filler(5000)).fin(false).to(role),
@@ -667,7 +690,10 @@ fn accepts_message_exactly_at_the_limit() {
         ]);
         let out = read_both(Setup::new(role).limit(100), &input);
         let sixty_forty = [filler(60), filler(40)].concat();
-        assert_eq!(out.messages, vec![(OpCode::Binary, filler(100)), (OpCode::Text, sixty_forty), (OpCode::Text, filler(100))]);
+        assert_eq!(
+            out.messages,
+            vec![(OpCode::Binary, filler(100)), (OpCode::Text, sixty_forty), (OpCode::Text, filler(100))]
+        );
         assert!(matches!(out.end, Error::AbnormalClosure), "{:?}", out.end);
     }
 }
@@ -699,12 +725,10 @@ fn write_frame_fragments_payloads_larger_than_max_chunk_size() {
         conn.write_frame(false, 0x40, OpCode::Text, &filler(10_000)).unwrap();
         conn.write_frame(true, 0, OpCode::Continuation, b"!").unwrap();
         let wire = conn.get_ref().frames();
-        assert_eq!(wire.iter().map(WireFrame::shape).collect::<Vec<_>>(), vec![
-            (false, OP_TEXT, 4096),
-            (false, OP_CONT, 4096),
-            (false, OP_CONT, 1808),
-            (true, OP_CONT, 1)
-        ]);
+        assert_eq!(
+            wire.iter().map(WireFrame::shape).collect::<Vec<_>>(),
+            vec![(false, OP_TEXT, 4096), (false, OP_CONT, 4096), (false, OP_CONT, 1808), (true, OP_CONT, 1)]
+        );
         assert_eq!(wire.iter().map(|f| f.rsv).collect::<Vec<_>>(), vec![0x40, 0, 0, 0], "RSV on the first frame only");
     }
 }
@@ -714,14 +738,17 @@ fn write_frame_rejects_control_payload_over_125_bytes() {
     for role in ROLES {
         let mut conn = writer(role, 0);
         for op in [OpCode::Ping, OpCode::Pong, OpCode::Close] {
-            assert!(matches!(conn.write_frame(true, 0, op, &[0; 126]), Err(Error::ControlFramePayloadTooLarge(126))));
+            assert!(matches!(conn.write_frame(true, 0, op, &[0; 126]), Err(Error::Misuse(Misuse::ControlPayloadTooLong(126)))));
         }
-        assert!(matches!(conn.ping(&[0; 1000]), Err(Error::ControlFramePayloadTooLarge(1000))));
-        assert!(matches!(conn.write_frame(false, 0, OpCode::Ping, b""), Err(Error::FragmentedControlFrame)));
+        assert!(matches!(conn.ping(&[0; 1000]), Err(Error::Misuse(Misuse::ControlPayloadTooLong(1000)))));
+        assert!(matches!(conn.write_frame(false, 0, OpCode::Ping, b""), Err(Error::Misuse(Misuse::FragmentedControl))));
         assert!(conn.get_ref().written.is_empty(), "{role:?}: nothing on the wire");
         // The connection is still usable.
         conn.ping(&[7; 125]).unwrap();
-        assert_eq!(conn.get_ref().frames().iter().map(WireFrame::shape).collect::<Vec<_>>(), vec![(true, OP_PING, 125)]);
+        assert_eq!(
+            conn.get_ref().frames().iter().map(WireFrame::shape).collect::<Vec<_>>(),
+            vec![(true, OP_PING, 125)]
+        );
     }
 }
 
@@ -731,13 +758,16 @@ fn close_with_code_rejects_codes_not_allowed_on_the_wire() {
         let mut conn = Setup::new(role).open(&close(1000, "").to(role), Feed::Whole);
         for code in [1005, 1006, 1015, 0, 1004, 5000] {
             assert!(
-                matches!(conn.close_with_code(CloseCode(code), ""), Err(Error::InvalidCloseCode(c)) if c == code),
+                matches!(conn.close_with_code(CloseCode(code), ""), Err(Error::Misuse(Misuse::UnsendableCloseCode(c))) if c == code),
                 "{role:?} {code}"
             );
         }
         assert!(conn.get_ref().written.is_empty(), "{role:?}: nothing on the wire");
         // A reason that does not fit is refused too.
-        assert!(matches!(conn.close_with_code(CloseCode(1000), &"x".repeat(124)), Err(Error::ControlFramePayloadTooLarge(126))));
+        assert!(matches!(
+            conn.close_with_code(CloseCode(1000), &"x".repeat(124)),
+            Err(Error::Misuse(Misuse::ControlPayloadTooLong(126)))
+        ));
         assert!(conn.get_ref().written.is_empty());
         // The refused attempts did not count as a close: a valid one still goes out.
         conn.close().unwrap();
@@ -795,7 +825,7 @@ fn streamed(role: Role, max_chunk: usize, chunk: usize, len: usize, feed: Feed) 
 #[test]
 fn stream_message_sends_no_empty_trailing_fragment() {
     const C: usize = 16;
-    let expected: [(usize, &[(bool, u8, usize)]); 5] = [
+    let expected: [(usize, &[Shape]); 5] = [
         (0, &[(true, OP_TEXT, 0)]),
         (C - 1, &[(true, OP_TEXT, C - 1)]),
         (C, &[(true, OP_TEXT, C)]),
@@ -882,5 +912,94 @@ fn write_frame_with_zero_max_chunk_size_does_not_panic() {
             messages.iter().all(|(_, p)| !p.is_empty()),
             "{role:?}: a message was silently sent empty: {messages:?}"
         );
+    }
+}
+
+#[test]
+fn close_with_code_reports_a_violation_during_the_drain_without_a_second_close() {
+    for role in ROLES {
+        let input = stream([text("fine").to(role), RawFrame::new(3, "bad").to(role), close(1000, "").to(role)]);
+        for feed in FEEDS {
+            let mut conn = Setup::new(role).open(&input, feed);
+            let err = conn.close_with_code(CloseCode(1001), "").unwrap_err();
+            assert!(matches!(err, Error::InvalidOpCode(3)), "{role:?} {feed:?}: {err:?}");
+            let wire = conn.get_ref().frames();
+            assert_eq!(wire.len(), 1, "{role:?}: only our first close: {wire:?}");
+            assert_eq!(wire[0].close_code(), Some(1001));
+            assert!(matches!(conn.read_message(&mut Vec::new()), Err(Error::WebSocketClosed)));
+        }
+    }
+}
+
+#[test]
+fn reading_resumes_after_a_read_timeout_mid_frame() {
+    // The decoder keeps its state when the stream times out; the caller just reads again.
+    for role in ROLES {
+        let input = stream([
+            text("héllo").fin(false).to(role),
+            ping("p").to(role),
+            cont(" wörld").to(role),
+            binary(filler(9000)).to(role),
+            close(1000, "").to(role),
+        ]);
+        for feed in FEEDS {
+            let mut conn = Setup::new(role).wrap(Script::new(input.clone(), feed).stuttering());
+            let mut buf = Vec::new();
+            let (mut messages, mut timeouts) = (Vec::new(), 0);
+            loop {
+                match conn.read_message(&mut buf) {
+                    Ok((op, payload)) => messages.push((op, payload.to_vec())),
+                    Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => timeouts += 1,
+                    Err(Error::WebSocketClosed) => break,
+                    Err(e) => panic!("{role:?} {feed:?}: {e:?}"),
+                }
+                assert!(timeouts < 100_000);
+            }
+            assert!(timeouts > 0);
+            let expected = vec![
+                (OpCode::Text, "héllo wörld".as_bytes().to_vec()),
+                (OpCode::Binary, filler(9000)),
+                (OpCode::Close, 1000u16.to_be_bytes().to_vec()),
+            ];
+            assert_eq!(messages, expected, "{role:?} {feed:?}");
+            let shapes: Vec<_> = conn.get_ref().frames().iter().map(|f| (f.opcode, f.payload.clone())).collect();
+            assert_eq!(shapes, vec![(OP_PONG, b"p".to_vec()), (OP_CLOSE, 1000u16.to_be_bytes().to_vec())]);
+        }
+    }
+}
+
+#[test]
+fn close_sent_with_write_frame_counts_as_our_close() {
+    // RFC 6455 §5.5.1: after sending a close, no more data frames; the peer's answering close
+    // completes the handshake and is not answered again.
+    for role in ROLES {
+        let mut conn = Setup::new(role).open(&close(1000, "").to(role), Feed::Whole);
+        conn.write_frame(true, 0, OpCode::Close, &1000u16.to_be_bytes()).unwrap();
+        assert!(
+            matches!(conn.write_message(OpCode::Text, b"after our close"), Err(Error::WebSocketClosed)),
+            "{role:?}: data frame sent after a close sent with write_frame"
+        );
+        assert_eq!(conn.read_message(&mut Vec::new()).unwrap().0, OpCode::Close);
+        let closes = conn.get_ref().frames().iter().filter(|f| f.opcode == OP_CLOSE).count();
+        assert_eq!(closes, 1, "{role:?}: the peer's answer to our close was answered with a second close");
+    }
+}
+
+#[test]
+fn write_frame_refuses_close_bodies_not_allowed_on_the_wire() {
+    // close_with_code refuses these; the low-level write_frame must not be a way around it.
+    for role in ROLES {
+        let mut conn = writer(role, 0);
+        for code in [1005u16, 1006, 1015, 999] {
+            assert!(
+                matches!(conn.write_frame(true, 0, OpCode::Close, &code.to_be_bytes()), Err(Error::Misuse(Misuse::UnsendableCloseCode(c))) if c == code),
+                "{role:?}: close code {code} accepted by write_frame"
+            );
+        }
+        assert!(
+            matches!(conn.write_frame(true, 0, OpCode::Close, &[0x03]), Err(Error::Misuse(Misuse::InvalidCloseBody))),
+            "{role:?}: 1-byte close body accepted by write_frame"
+        );
+        assert!(conn.get_ref().written.is_empty(), "{role:?}: invalid close frames went out");
     }
 }

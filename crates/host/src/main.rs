@@ -8,6 +8,7 @@
 //! OPTIONS: --component PATH (default: $LOWBIT_WS_COMPONENT, else the workspace's
 //!          target/wasm32-wasip2/release/lowbit_websockets_component.wasm)
 //!          --max-read-limit BYTES (default 16 MiB)  --max-chunk-size BYTES (default 64 KiB)
+//!          --deflate-threshold BYTES (compress messages from this size; default 1024)
 //!          --verbose (one line per connection)
 //! ```
 
@@ -23,6 +24,7 @@ struct Args {
     component: String,
     limits: Limits,
     verbose: bool,
+    threshold: Option<u32>,
 }
 
 fn usage() -> ExitCode {
@@ -49,6 +51,7 @@ fn parse() -> Option<Args> {
         component: default_component(),
         limits: Limits { max_read_limit: 16 << 20, max_chunk_size: 64 << 10 },
         verbose: false,
+        threshold: None,
     };
     while let Some(flag) = it.next() {
         match flag.as_str() {
@@ -59,6 +62,7 @@ fn parse() -> Option<Args> {
             "--max-read-limit" => a.limits.max_read_limit = it.next()?.parse().ok()?,
             "--max-chunk-size" => a.limits.max_chunk_size = it.next()?.parse().ok()?,
             "--verbose" => a.verbose = true,
+            "--deflate-threshold" => a.threshold = Some(it.next()?.parse().ok()?),
             _ => return None,
         }
     }
@@ -90,7 +94,14 @@ fn main() -> ExitCode {
 
 fn serve(host: &Host, args: &Args) -> wasmtime::Result<()> {
     let listener = TcpListener::bind(&args.addr)?;
-    let options = accept_options(args.limits, args.deflate.unwrap_or(false));
+    let mut options = accept_options(args.limits, args.deflate.unwrap_or(false));
+    if let (Some(d), Some(t)) = (options.deflate.as_mut(), args.threshold) {
+        d.threshold = t;
+    }
+    // The same first line as core's echo-server example, so scripts can wait for it (and
+    // learn the port when --addr asks for port 0).
+    println!("listening on {}", listener.local_addr()?);
+    std::io::Write::flush(&mut std::io::stdout())?;
     eprintln!("lowbit-ws-host: serving on ws://{} (deflate {})", listener.local_addr()?, options.deflate.is_some());
     for tcp in listener.incoming() {
         let Ok(tcp) = tcp else { continue };

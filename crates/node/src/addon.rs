@@ -58,7 +58,8 @@ pub struct HandshakeResult {
 
 impl HandshakeResult {
     fn from(result: std::result::Result<Handshake, Failure>) -> Self {
-        let mut r = Self { done: false, used: 0, protocol: None, extensions: None, path: None, error: None, status: None };
+        let mut r =
+            Self { done: false, used: 0, protocol: None, extensions: None, path: None, error: None, status: None };
         match result {
             Ok(Handshake::Incomplete) => {}
             Ok(Handshake::Done { used, protocol, extensions, path }) => {
@@ -95,7 +96,8 @@ impl NativeSession {
     #[napi(constructor)]
     pub fn new(client: bool, max_payload: Option<f64>, max_frame: Option<u32>) -> Self {
         let role = if client { Role::Client } else { Role::Server };
-        let max_payload = max_payload.filter(|m| *m >= 1.0).map_or(DEFAULT_MAX_PAYLOAD, |m| m.min(usize::MAX as f64) as usize);
+        let max_payload =
+            max_payload.filter(|m| *m >= 1.0).map_or(DEFAULT_MAX_PAYLOAD, |m| m.min(usize::MAX as f64) as usize);
         let max_frame = max_frame.filter(|m| *m > 0).map_or(DEFAULT_MAX_FRAME, |m| m as usize);
         Self { conn: Conn::new(role, max_payload, max_frame) }
     }
@@ -109,7 +111,13 @@ impl NativeSession {
     /// Server: accepts the request head (`choose`: use `protocol` as the subprotocol, else the
     /// client's first offer). The 101 response or the rejection is in the output.
     #[napi]
-    pub fn accept(&mut self, head: &[u8], choose: bool, protocol: Option<String>, deflate: Option<DeflateOptions>) -> HandshakeResult {
+    pub fn accept(
+        &mut self,
+        head: &[u8],
+        choose: bool,
+        protocol: Option<String>,
+        deflate: Option<DeflateOptions>,
+    ) -> HandshakeResult {
         let settings = deflate.map(|d| d.settings());
         let protocol = choose.then_some(protocol.as_deref());
         HandshakeResult::from(self.conn.server_accept(head, protocol, settings.as_ref()))
@@ -124,7 +132,13 @@ impl NativeSession {
 
     /// Client: queues the upgrade request.
     #[napi]
-    pub fn request(&mut self, host: String, path: String, protocols: Vec<String>, deflate: Option<DeflateOptions>) -> Result<()> {
+    pub fn request(
+        &mut self,
+        host: String,
+        path: String,
+        protocols: Vec<String>,
+        deflate: Option<DeflateOptions>,
+    ) -> Result<()> {
         let settings = deflate.map(|d| d.settings());
         self.conn.client_request(&host, &path, protocols, settings.as_ref()).map_err(js_error)
     }
@@ -135,13 +149,14 @@ impl NativeSession {
         HandshakeResult::from(self.conn.client_response(head))
     }
 
-    /// Decodes one socket chunk. Returns `[output, errorCode, errorMessage, ...events]`:
-    /// `output` the bytes to write (or `null`), `errorCode` 0 or the close code sent for a
-    /// protocol violation (-1: another error, e.g. already closed), then per event
+    /// Decodes one socket chunk. Returns `[output, errorCode, errorMessage, errorKind,
+    /// ...events]`: `output` the bytes to write (or `null`), `errorCode` 0 or the close code
+    /// sent for a protocol violation (-1: another error, e.g. already closed), `errorKind` the
+    /// core error variant (or `null`), then per event
     /// `1|2, Buffer` (text, binary message), `9|10, Buffer` (ping, pong) or `8, code, reason`.
     #[napi]
     pub fn receive<'env>(&mut self, env: &'env Env, data: &[u8]) -> Result<Array<'env>> {
-        let mut out = env.create_array(3)?;
+        let mut out = env.create_array(4)?;
         let mut failed: Result<()> = Ok(());
         let result = self.conn.receive(data, |event| {
             if failed.is_err() {
@@ -154,10 +169,12 @@ impl NativeSession {
             Ok(()) => {
                 out.set(1, 0)?;
                 out.set(2, Null)?;
+                out.set(3, Null)?;
             }
             Err(f) => {
                 out.set(1, f.code.map_or(-1, i32::from))?;
                 out.set(2, f.message.as_str())?;
+                out.set(3, f.kind.as_str())?;
             }
         }
         match self.output_buffer(env)? {
@@ -181,7 +198,14 @@ impl NativeSession {
     /// sends a fragment (uncompressed); `compress` compresses when deflate is on and the
     /// message reaches the threshold.
     #[napi]
-    pub fn send<'env>(&mut self, env: &'env Env, op: u32, data: &[u8], compress: bool, fin: bool) -> Result<Option<BufferSlice<'env>>> {
+    pub fn send<'env>(
+        &mut self,
+        env: &'env Env,
+        op: u32,
+        data: &[u8],
+        compress: bool,
+        fin: bool,
+    ) -> Result<Option<BufferSlice<'env>>> {
         let op = glue::data_op(op).map_err(js_error)?;
         self.conn.send(op, data, compress, fin).map_err(js_error)?;
         self.output_buffer(env)
@@ -204,6 +228,14 @@ impl NativeSession {
     pub fn close<'env>(&mut self, env: &'env Env, code: u32, reason: String) -> Result<Option<BufferSlice<'env>>> {
         let code = u16::try_from(code).map_err(|_| Error::from_reason(format!("invalid close code {code}")))?;
         self.conn.close(code, &reason).map_err(js_error)?;
+        self.output_buffer(env)
+    }
+
+    /// Queues the answer to the peer's close (held by `receive` so that replies to the
+    /// messages before it go out first) and returns the bytes to write.
+    #[napi]
+    pub fn reply_close<'env>(&mut self, env: &'env Env) -> Result<Option<BufferSlice<'env>>> {
+        self.conn.reply_close().map_err(js_error)?;
         self.output_buffer(env)
     }
 

@@ -148,8 +148,12 @@ pub unsafe extern "C" fn lbws_request(
 ) -> i32 {
     let h = unsafe { handle(h) };
     let (host, path) = unsafe { (text(host, host_len), text(path, path_len)) };
-    let protocols: Vec<String> =
-        unsafe { text(protocols, protocols_len) }.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect();
+    let protocols: Vec<String> = unsafe { text(protocols, protocols_len) }
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect();
     let settings = deflate(deflate_flags, window, level, threshold);
     let result = h.conn.client_request(host, path, protocols, settings.as_ref());
     h.status(result)
@@ -221,9 +225,25 @@ pub unsafe extern "C" fn lbws_receive_eof(h: *mut Handle) -> i32 {
 /// Queues a message (`op` 1 text, 2 binary); `fin` 0 sends a fragment; `compress` 1 compresses
 /// when deflate is on and the message reaches the threshold.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn lbws_send(h: *mut Handle, op: u32, data: *const u8, len: usize, compress: u32, fin: u32) -> i32 {
+pub unsafe extern "C" fn lbws_send(
+    h: *mut Handle,
+    op: u32,
+    data: *const u8,
+    len: usize,
+    compress: u32,
+    fin: u32,
+) -> i32 {
     let h = unsafe { handle(h) };
     let result = glue::data_op(op).and_then(|op| h.conn.send(op, unsafe { bytes(data, len) }, compress != 0, fin != 0));
+    h.status(result)
+}
+
+/// Queues the answer to the peer's close; call it after handling the events of the
+/// [`lbws_receive`] that reported the close, so replies to earlier messages go out first.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lbws_reply_close(h: *mut Handle) -> i32 {
+    let h = unsafe { handle(h) };
+    let result = h.conn.reply_close();
     h.status(result)
 }
 
@@ -247,7 +267,7 @@ pub unsafe extern "C" fn lbws_close(h: *mut Handle, code: u32, reason: *const u8
     let h = unsafe { handle(h) };
     let result = match u16::try_from(code) {
         Ok(code) => h.conn.close(code, unsafe { text(reason, reason_len) }),
-        Err(_) => Err(Failure { code: None, message: format!("invalid close code {code}") }),
+        Err(_) => Err(Failure { code: None, message: format!("invalid close code {code}"), kind: "InvalidCloseCode".into() }),
     };
     h.status(result)
 }
@@ -285,4 +305,89 @@ pub unsafe extern "C" fn lbws_error_len(h: *mut Handle) -> usize {
 pub unsafe extern "C" fn lbws_state(h: *mut Handle) -> u32 {
     let c = &unsafe { handle(h) }.conn;
     u32::from(c.close_sent()) | (u32::from(c.is_closed()) << 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    unsafe fn output(h: *mut Handle) -> Vec<u8> {
+        unsafe {
+            let out = slice::from_raw_parts(lbws_output_ptr(h), lbws_output_len(h)).to_vec();
+            lbws_consume_output(h, out.len());
+            out
+        }
+    }
+
+    /// Events as (kind, code, payload).
+    unsafe fn events(h: *mut Handle) -> Vec<(u8, u16, Vec<u8>)> {
+        let buf = unsafe { slice::from_raw_parts(lbws_events_ptr(h), lbws_events_len(h)) };
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i + 8 <= buf.len() {
+            let len = u32::from_le_bytes(buf[i + 4..i + 8].try_into().unwrap()) as usize;
+            out.push((buf[i], u16::from_le_bytes([buf[i + 2], buf[i + 3]]), buf[i + 8..i + 8 + len].to_vec()));
+            i += 8 + len;
+        }
+        out
+    }
+
+    #[test]
+    fn client_and_server_handles_talk_with_deflate_and_close() {
+        unsafe {
+            let (server, client) = (lbws_new(0, 0.0, 0), lbws_new(1, 0.0, 0));
+            let (host, path, protos) = (b"example.com", b"/chat", b"v1");
+            let rc = lbws_request(client, host.as_ptr(), 11, path.as_ptr(), 5, protos.as_ptr(), 2, 1, 0, 255, u32::MAX);
+            assert_eq!(rc, 0);
+            let request = output(client);
+            assert_eq!(lbws_accept(server, request.as_ptr(), 10, protos.as_ptr(), 2, 1, 0, 255, u32::MAX), 1, "incomplete");
+            assert_eq!(lbws_accept(server, request.as_ptr(), request.len(), protos.as_ptr(), 2, 1, 0, 255, u32::MAX), 0);
+            let info = slice::from_raw_parts(lbws_handshake_info_ptr(server), lbws_handshake_info_len(server));
+            assert!(info.starts_with(b"v1\npermessage-deflate"), "{}", String::from_utf8_lossy(info));
+            let response = output(server);
+            assert_eq!(lbws_response(client, response.as_ptr(), response.len()), 0);
+
+            let text = "lowbit ".repeat(500);
+            assert_eq!(lbws_send(client, 1, text.as_ptr(), text.len(), 1, 1), 0);
+            assert_eq!(lbws_ping(client, b"p".as_ptr(), 1), 0);
+            let wire = output(client);
+            assert!(wire.len() < 200, "compressed: {} bytes", wire.len());
+            assert_eq!(lbws_receive(server, wire.as_ptr(), wire.len()), 0);
+            assert_eq!(events(server), [(1, 0, text.clone().into_bytes()), (9, 0, b"p".to_vec())]);
+            let pong = output(server);
+            assert_eq!(lbws_receive(client, pong.as_ptr(), pong.len()), 0);
+            assert_eq!(events(client), [(10, 0, b"p".to_vec())]);
+
+            assert_eq!(lbws_close(client, 4000, b"bye".as_ptr(), 3), 0);
+            let close = output(client);
+            assert_eq!(lbws_receive(server, close.as_ptr(), close.len()), 0);
+            assert_eq!(events(server), [(8, 4000, b"bye".to_vec())]);
+            assert_eq!(lbws_state(server), 2, "the answer is held until lbws_reply_close");
+            assert_eq!(lbws_reply_close(server), 0);
+            assert_eq!(lbws_state(server), 3);
+            let answer = output(server);
+            assert_eq!(lbws_receive(client, answer.as_ptr(), answer.len()), 0);
+            assert_eq!(lbws_state(client), 3);
+            lbws_free(server);
+            lbws_free(client);
+        }
+    }
+
+    #[test]
+    fn violations_return_core_close_codes() {
+        unsafe {
+            let server = lbws_new(0, 0.0, 0);
+            let h = &mut *server;
+            h.conn.start(None);
+            let unmasked = b"\x81\x02hi";
+            assert_eq!(lbws_receive(server, unmasked.as_ptr(), unmasked.len()), 1002);
+            let msg = slice::from_raw_parts(lbws_error_ptr(server), lbws_error_len(server));
+            assert!(String::from_utf8_lossy(msg).contains("not masked"));
+            assert_eq!(lbws_reply_close(server), 0);
+            let close = output(server);
+            assert_eq!((close[0], &close[2..4]), (0x88, &b"\x03\xea"[..]), "close 1002");
+            assert_eq!(lbws_close(server, 1005, std::ptr::null(), 0), -1, "nothing more to send");
+            lbws_free(server);
+        }
+    }
 }

@@ -3,9 +3,11 @@
 //! into `lowbit_websockets` (handshake parsing and checks, accept keys, deflate negotiation,
 //! framing, masking, UTF-8, close codes, limits).
 
-use lowbit_websockets::deflate::negotiate::{client_offer, client_verify, server_accept};
 use lowbit_websockets::deflate::Engine;
-use lowbit_websockets::handshake::{ClientKey, HandshakeError, build_request, parse_request, parse_response, write_response};
+use lowbit_websockets::deflate::negotiate::{client_offer, client_verify, server_accept};
+use lowbit_websockets::handshake::{
+    ClientKey, HandshakeError, build_request, parse_request, parse_response, write_response,
+};
 use lowbit_websockets::{CloseCode, Config, DeflateOptions, Error, OpCode, Role, Session, SessionEvent};
 
 /// Default `maxPayload`, as in `ws`: 100 MiB.
@@ -59,17 +61,30 @@ pub enum Handshake {
 pub struct Failure {
     pub code: Option<u16>,
     pub message: String,
+    /// The core error variant (`UnmaskedFrame`, `MessageTooBig`, ...), for tests and logs.
+    pub kind: String,
+}
+
+impl Failure {
+    fn misuse(message: impl Into<String>) -> Self {
+        Self { code: None, message: message.into(), kind: "Misuse".into() }
+    }
+}
+
+/// The variant name of an error's `Debug` form (`MessageTooBig { limit: 1 }` → `MessageTooBig`).
+fn variant(debug: &str) -> String {
+    debug.split(|c: char| !c.is_ascii_alphanumeric()).next().unwrap_or("").to_owned()
 }
 
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
-        Self { code: e.close_code().map(|c| c.0), message: e.to_string() }
+        Self { code: e.close_code().map(|c| c.0), message: e.to_string(), kind: variant(&format!("{e:?}")) }
     }
 }
 
 impl From<HandshakeError> for Failure {
     fn from(e: HandshakeError) -> Self {
-        Self { code: e.status(), message: e.to_string() }
+        Self { code: e.status(), message: e.to_string(), kind: variant(&format!("{e:?}")) }
     }
 }
 
@@ -88,7 +103,7 @@ pub struct Conn {
     offer: Option<Offer>,
     /// Handshake bytes (request or response) while the session is not live.
     handshake_out: Vec<u8>,
-    /// The opcode of the fragmented message being sent (`fin: false` sends), if any.
+    /// A fragmented message is being sent (`fin: false` sends): the next frame continues it.
     sending_fragmented: bool,
 }
 
@@ -98,9 +113,18 @@ impl Conn {
         Self { config, session: None, offer: None, handshake_out: Vec::new(), sending_fragmented: false }
     }
 
-    /// A live session without a handshake (e.g. for raw-bytes tests and `Codec`).
+    /// A live session without a handshake (for `Codec`).
     pub fn start(&mut self, deflate: Option<&lowbit_websockets::DeflateConfig>) {
-        self.session = Some(Session::new(self.config, deflate));
+        self.session = Some(self.live(deflate));
+    }
+
+    /// The session after a handshake. The answer to the peer's close waits for
+    /// [`Conn::reply_close`]: the faces hand a chunk's events to the application at once, and
+    /// its replies to the messages before the close must go out before the close.
+    fn live(&self, deflate: Option<&lowbit_websockets::DeflateConfig>) -> Session {
+        let mut session = Session::new(self.config, deflate);
+        session.defer_close_reply(true);
+        session
     }
 
     pub fn role(&self) -> Role {
@@ -140,7 +164,7 @@ impl Conn {
             return Err(e.into());
         }
         let path = Some(req.path().to_owned());
-        self.session = Some(Session::new(self.config, config.as_ref()));
+        self.session = Some(self.live(config.as_ref()));
         Ok(Handshake::Done { used, protocol, extensions, path })
     }
 
@@ -169,23 +193,25 @@ impl Conn {
     /// offered, deflate parameters) and starts the session.
     pub fn client_response(&mut self, head: &[u8]) -> Result<Handshake, Failure> {
         let Some(offer) = &self.offer else {
-            return Err(Failure { code: None, message: "no request was sent".into() });
+            return Err(Failure::misuse("no request was sent"));
         };
         let refs: Vec<&str> = offer.protocols.iter().map(String::as_str).collect();
         let Some((response, used)) = parse_response(head, &offer.key, &refs, offer.extensions.as_deref())? else {
             return Ok(Handshake::Incomplete);
         };
         let negotiated = match &offer.deflate {
-            Some(d) => client_verify(response.extensions.as_deref(), d).map_err(|e| Failure::from(Error::Negotiation(e)))?,
+            Some(d) => {
+                client_verify(response.extensions.as_deref(), d).map_err(|e| Failure::from(Error::Negotiation(e)))?
+            }
             None => None,
         };
-        self.session = Some(Session::new(self.config, negotiated.as_ref()));
+        self.session = Some(self.live(negotiated.as_ref()));
         self.offer = None;
         Ok(Handshake::Done { used, protocol: response.protocol, extensions: response.extensions, path: None })
     }
 
     fn session(&mut self) -> Result<&mut Session, Failure> {
-        self.session.as_mut().ok_or_else(|| Failure { code: None, message: "the handshake has not completed".into() })
+        self.session.as_mut().ok_or_else(|| Failure::misuse("the handshake has not completed"))
     }
 
     /// Decodes `data`, calling `on_event` per event.
@@ -211,6 +237,11 @@ impl Conn {
         }
         self.sending_fragmented = !fin;
         Ok(())
+    }
+
+    /// Queues the answer to the peer's close, once the events before it were handled.
+    pub fn reply_close(&mut self) -> Result<(), Failure> {
+        Ok(self.session()?.reply_close()?)
     }
 
     pub fn ping(&mut self, payload: &[u8]) -> Result<(), Failure> {
@@ -286,6 +317,6 @@ pub fn data_op(op: u32) -> Result<OpCode, Failure> {
     match op {
         1 => Ok(OpCode::Text),
         2 => Ok(OpCode::Binary),
-        other => Err(Failure { code: None, message: format!("not a data opcode: {other}") }),
+        other => Err(Failure::misuse(format!("not a data opcode: {other}"))),
     }
 }

@@ -13,7 +13,7 @@
 //!
 //! ```text
 //! cargo xtask bench [--quick] [--duration SECS] [--warmup SECS] [--rounds N]
-//!                   [--connections N] [--threads N] [--blocking] [--write | --no-write]
+//!                   [--connections N] [--only SERVER] [--size BYTES] [--write | --no-write]
 //! ```
 
 mod hist;
@@ -49,19 +49,19 @@ const USAGE: &str = "usage: cargo xtask bench [OPTIONS]
   --warmup SECS      warm-up before each measurement (default 1)
   --rounds N         run every scenario N times, interleaved, and report the median (default 3)
   --connections N    concurrent connections (default 100)
-  --threads N        generator threads (default 2)
-  --blocking         use the thread-per-connection generator instead (for comparison)
+  --only SERVER      run one server only: lowbit, tungstenite or deflate (to profile it)
+  --size BYTES       run one message size only: 20 or 16384
   --write/--no-write update the \"Loopback load test\" section of BENCHMARKS.md
-                     (default: yes, except with --quick)";
+                     (default: yes, except with --quick, --only or --size)";
 
 struct Options {
     duration: Duration,
     warmup: Duration,
     rounds: usize,
     connections: usize,
-    threads: usize,
-    blocking: bool,
     quick: bool,
+    only: Option<String>,
+    size: Option<usize>,
     write: bool,
 }
 
@@ -72,9 +72,9 @@ impl Options {
             warmup: Duration::from_secs(1),
             rounds: 3,
             connections: 100,
-            threads: 2,
-            blocking: false,
             quick: false,
+            only: None,
+            size: None,
             write: true,
         };
         let mut write = None;
@@ -100,21 +100,29 @@ impl Options {
                 "--warmup" => o.warmup = secs(value()?)?,
                 "--rounds" => o.rounds = count(value()?)?,
                 "--connections" => o.connections = count(value()?)?,
-                "--threads" => o.threads = count(value()?)?,
-                "--blocking" => o.blocking = true,
+                "--only" => match value()?.as_str() {
+                    v @ ("lowbit" | "tungstenite" | "deflate") => o.only = Some(v.to_owned()),
+                    v => return Err(format!("--only: expected lowbit, tungstenite or deflate, got {v:?}")),
+                },
+                "--size" => match value()?.parse::<usize>() {
+                    Ok(n) if SIZES.contains(&n) => o.size = Some(n),
+                    _ => return Err(format!("--size: expected one of {SIZES:?}")),
+                },
                 "--write" => write = Some(true),
                 "--no-write" => write = Some(false),
                 "-h" | "--help" => return Err(USAGE.to_owned()),
                 other => return Err(format!("unexpected argument {other:?}\n{USAGE}")),
             }
         }
-        o.write = write.unwrap_or(!o.quick);
+        o.write = write.unwrap_or(!o.quick && o.only.is_none() && o.size.is_none());
         Ok(o)
     }
 }
 
 /// A server configuration under test.
 struct Target {
+    /// The name `--only` takes.
+    key: &'static str,
     label: &'static str,
     example: &'static str,
     args: &'static [&'static str],
@@ -122,12 +130,12 @@ struct Target {
     sizes: &'static [usize],
 }
 
-const OURS: Target = Target { label: "lowbit", example: "echo-server", args: &[], deflate: false, sizes: &SIZES };
+const OURS: Target = Target { key: "lowbit", label: "lowbit", example: "echo-server", args: &[], deflate: false, sizes: &SIZES };
 const TUNGSTENITE: Target =
-    Target { label: "tungstenite", example: "tungstenite-echo-server", args: &[], deflate: false, sizes: &SIZES };
+    Target { key: "tungstenite", label: "tungstenite", example: "tungstenite-echo-server", args: &[], deflate: false, sizes: &SIZES };
 /// Only the large message: the small one is under the compression threshold (1 KiB).
 const OURS_DEFLATE: Target =
-    Target { label: "lowbit + deflate", example: "echo-server", args: &["--deflate"], deflate: true, sizes: &[16 * 1024] };
+    Target { key: "deflate", label: "lowbit + deflate", example: "echo-server", args: &["--deflate"], deflate: true, sizes: &[16 * 1024] };
 
 /// One measurement.
 struct Sample {
@@ -171,18 +179,19 @@ pub fn run(args: &[String]) -> Result {
     } else {
         println!("(echo-server has no --deflate option yet: the deflate scenario is skipped)");
     }
+    if let Some(only) = &opts.only {
+        targets.retain(|t| t.key == only);
+        if targets.is_empty() {
+            return Err(format!("--only {only}: that server is not available"));
+        }
+    }
     let servers: Vec<Server> =
         targets.iter().map(|t| Server::start(&ctx.example(t.example), t.args)).collect::<Result<_>>()?;
 
     let corpus = load::corpus();
     let machine = Machine::describe();
-    let generator = if opts.blocking {
-        format!("{} blocking threads (one per connection)", opts.connections)
-    } else {
-        format!("{} threads (epoll)", opts.threads.min(opts.connections))
-    };
     println!(
-        "\n==> {} connections, {} s per scenario after {} s of warm-up, {} round(s); generator: {generator}",
+        "\n==> {} connections, {} s per scenario after {} s of warm-up, {} round(s)",
         opts.connections,
         opts.duration.as_secs_f64(),
         opts.warmup.as_secs_f64(),
@@ -192,7 +201,7 @@ pub fn run(args: &[String]) -> Result {
     for round in 1..=opts.rounds {
         // Interleaved (size by size, server by server) so that a burst of noise from other
         // work on the machine is spread over both servers rather than landing on one.
-        for size in SIZES {
+        for size in SIZES.into_iter().filter(|s| opts.size.is_none_or(|only| only == *s)) {
             for (ti, (target, server)) in targets.iter().zip(&servers).enumerate() {
                 let Some(si) = target.sizes.iter().position(|&s| s == size) else { continue };
                 let scenario = Load {
@@ -201,8 +210,6 @@ pub fn run(args: &[String]) -> Result {
                     size,
                     deflate: target.deflate,
                     connections: opts.connections,
-                    threads: opts.threads,
-                    blocking: opts.blocking,
                     warmup: opts.warmup,
                     duration: opts.duration,
                 };
@@ -237,7 +244,7 @@ pub fn run(args: &[String]) -> Result {
     }
     drop(servers);
 
-    let section = render(args, &opts, &machine, &generator, &targets, &samples);
+    let section = render(args, &opts, &machine, &targets, &samples);
     println!("\n{section}");
     if opts.write {
         let path = ctx.root.join("BENCHMARKS.md");
@@ -256,7 +263,7 @@ fn median(mut v: Vec<f64>) -> f64 {
     if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
 }
 
-fn render(args: &[String], opts: &Options, m: &Machine, generator: &str, targets: &[Target], samples: &[Vec<Vec<Sample>>]) -> String {
+fn render(args: &[String], opts: &Options, m: &Machine, targets: &[Target], samples: &[Vec<Vec<Sample>>]) -> String {
     let mut s = String::new();
     let command = if args.is_empty() { COMMAND.to_owned() } else { format!("{COMMAND} {}", args.join(" ")) };
     let _ = writeln!(s, "{SECTION}\n");
@@ -265,9 +272,9 @@ fn render(args: &[String], opts: &Options, m: &Machine, generator: &str, targets
         "Measured {} on {} ({} cores, lscpu), {}, with `{command}`: {} connections, each with one \
          message in flight (send, wait for the echo, check it byte for byte, send the next); {} s \
          measured after {} s of warm-up per scenario; the median of {} interleaved round(s). \
-         Generator: {generator}, built on this crate's client (`lowbit_websockets::connect` for the \
-         handshake, then the sans-IO `Encoder`/`Decoder`; see `crates/xtask/src/bench/load.rs`). \
-         Messages are binary, cut from a 1 MiB text-like corpus.\n",
+         Generator: one blocking thread per connection over this crate's client \
+         (`lowbit_websockets::connect`, `Conn::write_message`/`read_message`; why this design: \
+         `crates/xtask/src/bench/load.rs`). Messages are binary, cut from a 1 MiB text-like corpus.\n",
         m.date,
         m.cpu,
         m.cores,
@@ -291,6 +298,9 @@ fn render(args: &[String], opts: &Options, m: &Machine, generator: &str, targets
         for (t, per_size) in targets.iter().zip(samples) {
             let Some(si) = t.sizes.iter().position(|&x| x == size) else { continue };
             let v = &per_size[si];
+            if v.is_empty() {
+                continue;
+            }
             let (lo, hi) = v.iter().fold((f64::MAX, 0f64), |(lo, hi), x| (lo.min(x.rate), hi.max(x.rate)));
             let _ = writeln!(
                 s,
@@ -308,13 +318,20 @@ fn render(args: &[String], opts: &Options, m: &Machine, generator: &str, targets
             );
         }
     }
-    let _ = writeln!(s, "\n| message | msgs/s, lowbit / tungstenite (higher is better) | p99, lowbit / tungstenite (lower is better) |");
-    let _ = writeln!(s, "| --- | ---: | ---: |");
+    let mut ratios = String::new();
     for (si, size) in SIZES.into_iter().enumerate() {
-        let (ours, theirs) = (&samples[0][si], &samples[1][si]);
+        let pick = |key: &str| targets.iter().position(|t| t.key == key).map(|ti| &samples[ti][si]);
+        let (Some(ours), Some(theirs)) = (pick("lowbit"), pick("tungstenite")) else { continue };
+        if ours.is_empty() || theirs.is_empty() {
+            continue;
+        }
         let rate = med(ours, &|x| x.rate) / med(theirs, &|x| x.rate);
         let p99 = med(ours, &|x| x.p99 as f64) / med(theirs, &|x| x.p99 as f64);
-        let _ = writeln!(s, "| {} | {rate:.2}× | {p99:.2}× |", size_label(size));
+        let _ = writeln!(ratios, "| {} | {rate:.2}× | {p99:.2}× |", size_label(size));
+    }
+    if !ratios.is_empty() {
+        let _ = writeln!(s, "\n| message | msgs/s, lowbit / tungstenite (higher is better) | p99, lowbit / tungstenite (lower is better) |");
+        let _ = writeln!(s, "| --- | ---: | ---: |\n{}", ratios.trim_end());
     }
     let _ = writeln!(
         s,

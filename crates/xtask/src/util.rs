@@ -54,9 +54,11 @@ impl Ctx {
         self.target.join("release").join("examples").join(name)
     }
 
-    /// Builds the core crate's examples in release mode.
+    /// Builds the examples in release mode. `--workspace` resolves features as
+    /// `cargo test --workspace` does, so after the tests this reuses their build instead of
+    /// recompiling dependencies with another feature set.
     pub fn build_examples(&self) -> Result {
-        run(self.cargo().args(["build", "--release", "-p", "lowbit-websockets", "--examples"]))
+        run(self.cargo().args(["build", "--release", "--workspace", "--examples"]))
     }
 }
 

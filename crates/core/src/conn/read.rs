@@ -33,6 +33,20 @@ pub(crate) struct ReadState {
     pub(crate) on_ping: Option<ControlHandler>,
     pub(crate) on_pong: Option<ControlHandler>,
     pub(crate) on_close: Option<CloseHandler>,
+    /// Hold our close frame (the answer to the peer's close, or the one a violation sends) in
+    /// `owed_close` instead of queuing it at once (set by faces that hand events out in
+    /// batches; see `Session::defer_close_reply`).
+    pub(crate) defer_close_reply: bool,
+    /// The close frame held back while `defer_close_reply` is on.
+    pub(crate) owed_close: Option<OwedClose>,
+}
+
+/// A close frame held back (see `ReadState::defer_close_reply`).
+pub(crate) enum OwedClose {
+    /// Echo the peer's status code (0 or 2 bytes).
+    Echo([u8; 2], usize),
+    /// Fail the connection with this code and reason.
+    Fail(CloseCode, String),
 }
 
 /// A message, frame or close as the read loop returns it; payloads are in the caller's buffer.
@@ -67,7 +81,16 @@ impl Got {
 
 impl ReadState {
     pub(crate) fn new(config: &Config, early: &[u8]) -> Self {
-        Self { dec: Decoder::new(config), early: early.to_vec(), closed: false, on_ping: None, on_pong: None, on_close: None }
+        Self {
+            dec: Decoder::new(config),
+            early: early.to_vec(),
+            closed: false,
+            on_ping: None,
+            on_pong: None,
+            on_close: None,
+            defer_close_reply: false,
+            owed_close: None,
+        }
     }
 
     pub(crate) fn set_deflate(&mut self, config: Option<&crate::deflate::DeflateConfig>) {
@@ -124,6 +147,10 @@ impl ReadState {
         self.closed = true;
         if let Some(code) = e.close_code() {
             let reason = e.to_string();
+            if self.defer_close_reply {
+                self.owed_close = Some(OwedClose::Fail(code, truncate_reason(&reason).to_owned()));
+                return e;
+            }
             let _ = link.with_writer(|w, s| {
                 if w.close_sent { Ok(()) } else { w.write_close(s, code, truncate_reason(&reason)) }
             });
@@ -135,7 +162,7 @@ impl ReadState {
     /// answered), a pong, or the peer's close (already echoed; nothing is read after it).
     pub(crate) fn read_event<L: Link>(&mut self, link: &mut L, buf: &mut Vec<u8>) -> Result<Got> {
         let out = self.next(link, false)?;
-        let Self { dec, on_ping, on_pong, on_close, closed, .. } = self;
+        let Self { dec, on_ping, on_pong, on_close, closed, defer_close_reply, owed_close, .. } = self;
         let (got, payload) = match dec.event(out) {
             Event::Message { op, rsv, payload } => (Got::Data { is_final: true, rsv, op }, payload),
             Event::Ping(payload) => {
@@ -160,8 +187,16 @@ impl ReadState {
                     h(frame.code_or_no_status(), frame.reason);
                 }
                 *closed = true;
-                // RFC 6455 §5.5.1: answer a close with a close, unless ours went out first.
-                link.with_writer(|w, s| if w.close_sent { Ok(()) } else { w.echo_close(s, body) })?;
+                if *defer_close_reply {
+                    // The owner answers later (after replies to messages that came before).
+                    let mut code = [0u8; 2];
+                    let n = body.len().min(2);
+                    code[..n].copy_from_slice(&body[..n]);
+                    *owed_close = Some(OwedClose::Echo(code, n));
+                } else {
+                    // RFC 6455 §5.5.1: answer a close with a close, unless ours went out first.
+                    link.with_writer(|w, s| if w.close_sent { Ok(()) } else { w.echo_close(s, body) })?;
+                }
                 (Got::Close, body)
             }
         };

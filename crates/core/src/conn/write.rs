@@ -8,7 +8,9 @@ use crate::deflate::{Compressor, DeflateConfig, SYNC_TAIL};
 use crate::encode::Encoder;
 use crate::error::{Error, Result};
 use crate::frame::{OpCode, RSV1};
-use crate::role::Config;
+use crate::close::CloseFrame;
+use crate::error::Misuse;
+use crate::role::{CHUNK_SIZE_LOW_MEMORY, Config};
 
 /// Frames of a long message are gathered up to this many bytes per `write` call.
 const BATCH: usize = 64 * 1024;
@@ -39,7 +41,8 @@ impl WriteState {
             deflate: None,
             enc: Encoder::new(config.role),
             out: Vec::new(),
-            max_chunk: config.max_chunk_size,
+            // 0 means the default here too, even when set on the field directly.
+            max_chunk: if config.max_chunk_size == 0 { CHUNK_SIZE_LOW_MEMORY } else { config.max_chunk_size },
             close_sent: false,
             lookahead: [Vec::new(), Vec::new()],
         }
@@ -62,8 +65,12 @@ impl WriteState {
     /// Writes one frame, fragmented into `max_chunk_size` pieces if it is longer.
     pub(crate) fn write_frame<W: Write>(&mut self, w: &mut W, fin: bool, rsv: u8, op: OpCode, payload: &[u8]) -> Result<()> {
         self.check_open()?;
-        if OpCode::from_u8(op as u8).is_none() {
-            return Err(Error::InvalidOpCode(op as u8));
+        if op == OpCode::Close && payload.len() <= crate::frame::MAX_CONTROL_PAYLOAD {
+            // A close sent by hand is still our close: check it and remember it.
+            CloseFrame::parse(payload).map_err(|e| match e {
+                Error::InvalidCloseCode(c) => Error::Misuse(Misuse::UnsendableCloseCode(c)),
+                _ => Error::Misuse(Misuse::InvalidCloseBody),
+            })?;
         }
         self.out.clear();
         if op.is_control() || payload.len() <= self.max_chunk {
@@ -81,6 +88,9 @@ impl WriteState {
                     self.out.clear();
                 }
             }
+        }
+        if op == OpCode::Close {
+            self.close_sent = true;
         }
         w.write_all(&self.out)?;
         w.flush()?;
@@ -139,7 +149,7 @@ impl WriteState {
     ) -> Result<()> {
         self.check_open()?;
         if !op.is_data() {
-            return Err(Error::InvalidOpCode(op as u8));
+            return Err(Error::Misuse(Misuse::NotDataOpcode(op as u8)));
         }
         let chunk = if chunk == 0 { self.max_chunk } else { chunk };
         if chunk > self.max_chunk {

@@ -30,6 +30,9 @@ pub struct Script {
     pub written: Vec<u8>,
     /// How many `read` calls returned data.
     pub reads: usize,
+    /// Every other `read` fails with `WouldBlock` (a socket read timeout).
+    stutter: bool,
+    calls: usize,
 }
 
 impl Script {
@@ -38,7 +41,13 @@ impl Script {
             Feed::Whole => usize::MAX,
             Feed::Bytewise => 1,
         };
-        Self { input: input.into(), pos: 0, per_read, written: Vec::new(), reads: 0 }
+        Self { input: input.into(), pos: 0, per_read, written: Vec::new(), reads: 0, stutter: false, calls: 0 }
+    }
+
+    /// Makes every other `read` call fail with `WouldBlock`, as a socket with a read timeout.
+    pub fn stuttering(mut self) -> Self {
+        self.stutter = true;
+        self
     }
 
     /// Input bytes not read yet.
@@ -54,6 +63,10 @@ impl Script {
 
 impl Read for Script {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.calls += 1;
+        if self.stutter && self.calls % 2 == 1 {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
         let n = buf.len().min(self.per_read).min(self.remaining());
         buf[..n].copy_from_slice(&self.input[self.pos..self.pos + n]);
         self.pos += n;
@@ -295,8 +308,7 @@ pub fn parse_frames(mut bytes: &[u8]) -> Vec<WireFrame> {
         });
         let len = len as usize;
         assert!(bytes.len() >= at + len, "truncated payload: need {len}, have {}", bytes.len() - at);
-        let payload =
-            bytes[at..at + len].iter().enumerate().map(|(i, b)| b ^ mask.map_or(0, |k| k[i % 4])).collect();
+        let payload = bytes[at..at + len].iter().enumerate().map(|(i, b)| b ^ mask.map_or(0, |k| k[i % 4])).collect();
         frames.push(WireFrame { fin: b0 & 0x80 != 0, rsv: b0 & 0x70, opcode: b0 & 0x0f, mask, payload });
         bytes = &bytes[at + len..];
     }

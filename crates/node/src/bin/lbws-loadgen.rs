@@ -66,15 +66,18 @@ fn main() {
     let ready = Arc::new(Barrier::new(a.conns + 1));
     let mut handles = Vec::new();
     for _ in 0..a.conns {
-        let (addr, msg, stop, measuring, ready) = (a.addr.clone(), msg.clone(), stop.clone(), measuring.clone(), ready.clone());
+        let (addr, msg, stop, measuring, ready) =
+            (a.addr.clone(), msg.clone(), stop.clone(), measuring.clone(), ready.clone());
         let deflate = a.deflate;
         handles.push(std::thread::spawn(move || {
             let stream = TcpStream::connect(&addr).expect("connect");
             stream.set_nodelay(true).ok();
-            let mut opts = ConnectOptions::default();
-            opts.host = addr.clone();
-            opts.config = Config::new(Role::Client).max_read_limit(64 << 20).max_chunk_size(64 << 10);
-            opts.deflate = deflate.then(DeflateOptions::default);
+            let opts = ConnectOptions {
+                host: addr.clone(),
+                config: Config::new(Role::Client).max_read_limit(64 << 20).max_chunk_size(64 << 10),
+                deflate: deflate.then(DeflateOptions::default),
+                ..ConnectOptions::default()
+            };
             let (mut conn, connected) = connect(stream, &opts).expect("handshake");
             assert_eq!(connected.extensions.is_some(), deflate, "deflate negotiated as asked");
             ready.wait();
@@ -106,7 +109,8 @@ fn main() {
         all.extend(h.join().expect("client thread"));
     }
     all.sort_unstable();
-    let pct = |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0);
+    let pct =
+        |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0);
     println!(
         "{{\"messages\":{},\"secs\":{:.3},\"msgs_per_sec\":{:.0},\"p50_us\":{},\"p99_us\":{}}}",
         all.len(),

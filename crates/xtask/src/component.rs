@@ -1,0 +1,157 @@
+//! The WebAssembly component's steps: build it, run its integration tests, and run
+//! Autobahn|Testsuite against it in both roles (`lowbit-ws-host serve --deflate` as the
+//! server, `lowbit-ws-host autobahn-client` as the client).
+//!
+//! Wire-in (main.rs / test.rs): `mod component;`, then steps such as
+//! `("component: build + host-tests", component::test)`,
+//! `("component: Autobahn server role", |ctx| component::autobahn(ctx, Side::Server, &quick()))`.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::autobahn::{Selection, Side};
+use crate::util::{Context, Ctx, Result, free_port, run};
+
+const AGENT: &str = "lowbit-component";
+
+/// `cargo build --release --target wasm32-wasip2 -p lowbit-websockets-component`, and the
+/// host binary. Needs `rustup target add wasm32-wasip2`.
+pub fn build(ctx: &Ctx) -> Result {
+    run(ctx.cargo().args(["build", "--release", "--target", "wasm32-wasip2", "-p", "lowbit-websockets-component"]))?;
+    run(ctx.cargo().args(["build", "--release", "-p", "lowbit-ws-host"]))?;
+    let wasm = component(ctx);
+    let size = std::fs::metadata(&wasm).context(format!("cannot stat {}", wasm.display()))?.len();
+    println!("component: {} ({} KiB)", wasm.display(), size / 1024);
+    Ok(())
+}
+
+/// Builds, then runs host-tests (conformance list, peers, WIT checks) and a smoke run of
+/// the echo benchmark.
+pub fn test(ctx: &Ctx) -> Result {
+    build(ctx)?;
+    run(ctx.cargo().args(["test", "--release", "-p", "host-tests"]))
+}
+
+/// `cargo bench -p host-tests --bench echo`: component vs native echo over loopback TCP.
+pub fn bench(ctx: &Ctx) -> Result {
+    build(ctx)?;
+    run(ctx.cargo().args(["bench", "-p", "host-tests", "--bench", "echo"]))
+}
+
+fn component(ctx: &Ctx) -> PathBuf {
+    ctx.target.join("wasm32-wasip2/release/lowbit_websockets_component.wasm")
+}
+
+fn host_binary(ctx: &Ctx) -> PathBuf {
+    ctx.target.join("release/lowbit-ws-host")
+}
+
+fn suite(ctx: &Ctx, side: Side) -> Result<PathBuf> {
+    let name = match side {
+        Side::Server => "server-test.sh",
+        Side::Client => "client-test.sh",
+    };
+    [ctx.root.join("../shared/autobahn"), PathBuf::from("/work/shared/autobahn")]
+        .into_iter()
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+        .ok_or_else(|| "Autobahn|Testsuite scripts not found".to_owned())
+}
+
+/// Runs Autobahn against the component in one role. Passes iff the suite reports 0 failed
+/// (the script's exit status); UNIMPLEMENTED cases (13.3–13.7: windows under 15 bits,
+/// which the miniz engine declines) are listed and not counted.
+pub fn autobahn(ctx: &Ctx, side: Side, sel: &Selection) -> Result {
+    build(ctx)?;
+    let role = match side {
+        Side::Server => "server",
+        Side::Client => "client",
+    };
+    let out = ctx.target.join("autobahn").join(format!("component-{role}"));
+    std::fs::create_dir_all(&out).context(format!("cannot create {}", out.display()))?;
+    let mut cmd = Command::new(suite(ctx, side)?);
+    cmd.env("AUTOBAHN_VENV", ctx.target.join("autobahn-venv")).args(["--agent", AGENT]).arg("--out").arg(&out);
+    if !sel.cases.is_empty() {
+        cmd.args(["--cases", &sel.cases]);
+    }
+    if !sel.exclude.is_empty() {
+        cmd.args(["--exclude", &sel.exclude]);
+    }
+    match side {
+        Side::Server => {
+            let log = File::create(out.join("host.log")).context("cannot create host.log")?;
+            let (_guard, addr) = serve(ctx, Stdio::from(log))?;
+            run(cmd.args(["--port", &addr.port().to_string()]))
+        }
+        Side::Client => {
+            cmd.args(["--port", &free_port()?.to_string(), "--"]).arg(host_binary(ctx)).arg("autobahn-client");
+            run(&mut cmd)
+        }
+    }
+}
+
+/// Kills (and reaps) the host when dropped.
+struct Guard(std::process::Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `lowbit-ws-host serve --deflate` on a free port and waits for "listening on ADDR".
+fn serve(ctx: &Ctx, stderr: Stdio) -> Result<(Guard, SocketAddr)> {
+    let exe = host_binary(ctx);
+    let mut child = Command::new(&exe)
+        .args(["serve", "--addr", "127.0.0.1:0", "--deflate", "--component"])
+        .arg(component(ctx))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .context(format!("cannot start {}", exe.display()))?;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let guard = Guard(child);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = tx.send(BufReader::new(stdout).read_line(&mut line).map(|_| line));
+    });
+    let line = match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(Ok(line)) => line,
+        _ => return Err("lowbit-ws-host did not say \"listening on ADDR\" within 60 s".to_owned()),
+    };
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .and_then(|a| a.parse().ok())
+        .ok_or_else(|| format!("lowbit-ws-host: expected \"listening on ADDR\", got {:?}", line.trim()))?;
+    Ok((guard, addr))
+}
+
+/// `cargo xtask demo` for the component: serve, exchange a few messages with the native
+/// client (deflate on), close.
+pub fn demo(ctx: &Ctx) -> Result {
+    use lowbit_websockets::{ConnectOptions, DeflateOptions, OpCode};
+    build(ctx)?;
+    let (_guard, addr) = serve(ctx, Stdio::inherit())?;
+    let opts = ConnectOptions { host: addr.to_string(), deflate: Some(DeflateOptions::default()), ..ConnectOptions::default() };
+    let tcp = std::net::TcpStream::connect(addr).context("connect")?;
+    let (mut conn, connected) = lowbit_websockets::connect(tcp, &opts).map_err(|e| e.to_string())?;
+    println!("connected to the component on {addr}, extensions: {:?}", connected.extensions);
+    let mut buf = Vec::new();
+    for text in ["hello from the host", "permessage-deflate makes this repeated text small, small, small"] {
+        conn.write_message(OpCode::Text, text.as_bytes()).map_err(|e| e.to_string())?;
+        let (_, echo) = conn.read_message(&mut buf).map_err(|e| e.to_string())?;
+        println!("echo: {}", String::from_utf8_lossy(echo));
+    }
+    conn.close().map_err(|e| e.to_string())?;
+    println!("closed cleanly");
+    Ok(())
+}

@@ -1,0 +1,87 @@
+// `npm run bench`: one run, one load generator (crates/node lbws-loadgen, Rust, blocking
+// clients), the same machine. Echo messages/s and p99 latency at 20 B, 1 KiB and 64 KiB with
+// 100 connections:
+//   our Node server vs ws 8 (bufferutil + utf-8-validate), with and without permessage-deflate;
+//   our Deno FFI server vs Deno's built-in WebSocket server (no deflate: Deno's has none).
+// Env: BENCH_SECS (default 4), BENCH_CONNS (100). Writes target/bench/node.json and prints
+// a Markdown table.
+import { spawn, execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import net from 'node:net';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const pkg = path.resolve(here, '..');
+const root = path.resolve(pkg, '..');
+const loadgen = path.join(root, 'target/release/lbws-loadgen');
+const deno = path.join(pkg, 'node_modules/.bin/deno');
+const SECS = Number(process.env.BENCH_SECS || 4);
+const CONNS = Number(process.env.BENCH_CONNS || 100);
+const SIZES = [20, 1024, 64 * 1024];
+
+if (!existsSync(loadgen) || process.env.BENCH_REBUILD) {
+  execFileSync('cargo', ['build', '--release', '-p', 'lowbit-ws-node', '--bin', 'lbws-loadgen'], { cwd: root, stdio: 'inherit' });
+}
+
+const SERVERS = {
+  lowbit: (port, deflate) => [process.execPath, [path.join(pkg, 'examples/echo-server.mjs'), '--port', port, ...(deflate ? ['--deflate'] : [])]],
+  ws: (port, deflate) => [process.execPath, [path.join(here, 'ws-echo-server.cjs'), '--port', port, ...(deflate ? ['--deflate'] : [])]],
+  'lowbit-deno-ffi': (port, deflate) => [deno, ['run', '--allow-ffi', '--allow-net', '--allow-read', '--allow-env', path.join(pkg, 'examples/echo-server-deno.ts'), '--port', port, ...(deflate ? ['--deflate'] : [])]],
+  'deno-builtin': (port) => [deno, ['run', '--allow-net', path.join(here, 'deno-builtin-echo.ts'), '--port', port]],
+};
+
+async function waitPort(port) {
+  for (let i = 0; i < 200; i++) {
+    const ok = await new Promise((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => { s.destroy(); resolve(true); });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    await sleep(50);
+  }
+  throw new Error(`server on ${port} did not start`);
+}
+
+let nextPort = 19100;
+async function measure(server, size, deflate) {
+  const port = String(nextPort++);
+  const [cmd, args] = SERVERS[server](port, deflate);
+  const proc = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  try {
+    await waitPort(Number(port));
+    const out = execFileSync(loadgen, ['--addr', `127.0.0.1:${port}`, '--conns', String(CONNS), '--size', String(size), '--secs', String(SECS), '--warmup', '1', ...(deflate ? ['--deflate'] : [])], { encoding: 'utf8' });
+    return JSON.parse(out.trim().split('\n').pop());
+  } finally {
+    proc.kill('SIGTERM');
+    await new Promise((resolve) => proc.once('exit', resolve));
+  }
+}
+
+const results = [];
+const fmtSize = (s) => (s >= 1024 ? `${s / 1024} KiB` : `${s} B`);
+const pairs = [
+  ['lowbit', 'ws', [false, true]],
+  ['lowbit-deno-ffi', 'deno-builtin', [false]],
+];
+for (const [ours, theirs, modes] of pairs) {
+  for (const deflate of modes) {
+    for (const size of SIZES) {
+      const a = await measure(ours, size, deflate);
+      const b = await measure(theirs, size, deflate);
+      const row = { ours, theirs, size, deflate, a, b, ratio: a.msgs_per_sec / b.msgs_per_sec };
+      results.push(row);
+      console.error(`${ours} vs ${theirs} ${fmtSize(size)}${deflate ? ' deflate' : ''}: ${a.msgs_per_sec} vs ${b.msgs_per_sec} msg/s (${row.ratio.toFixed(2)}x), p99 ${a.p99_us} vs ${b.p99_us} µs`);
+    }
+  }
+}
+
+mkdirSync(path.join(root, 'target/bench'), { recursive: true });
+writeFileSync(path.join(root, 'target/bench/node.json'), JSON.stringify({ secs: SECS, conns: CONNS, results }, null, 2));
+console.log(`\n${CONNS} connections, ${SECS} s per run, echo of a JSON-like text message, loadgen: lbws-loadgen\n`);
+console.log('| server vs baseline | size | deflate | ours msg/s | baseline msg/s | ratio | ours p99 | baseline p99 |');
+console.log('| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |');
+for (const r of results) {
+  console.log(`| ${r.ours} vs ${r.theirs} | ${fmtSize(r.size)} | ${r.deflate ? 'yes' : 'no'} | ${r.a.msgs_per_sec} | ${r.b.msgs_per_sec} | ${r.ratio.toFixed(2)}x | ${(r.a.p99_us / 1000).toFixed(2)} ms | ${(r.b.p99_us / 1000).toFixed(2)} ms |`);
+}
