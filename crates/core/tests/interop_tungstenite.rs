@@ -645,8 +645,8 @@ fn unsendable_close_codes_from_tungstenite_get_1002() {
         let (addr, server) = our_server(AcceptOptions::default(), move |mut conn, _| {
             let mut buf = Vec::new();
             match conn.read_message(&mut buf) {
-                Err(Error::Misuse(lowbit_websockets::Misuse::UnsendableCloseCode(c))) => assert_eq!(c, code),
-                other => panic!("close {code}: expected UnsendableCloseCode, got {other:?}"),
+                Err(Error::InvalidCloseCode(c)) => assert_eq!(c, code),
+                other => panic!("close {code}: expected InvalidCloseCode, got {other:?}"),
             }
             linger(conn.get_ref());
         });
