@@ -15,6 +15,9 @@ use host_tests::{component_server, native_server};
 use lowbit_websockets::{Config, ConnectOptions, OpCode, Role};
 use lowbit_ws_host::{Limits, accept_options};
 
+/// Rounds per size; the best of each is reported.
+const ROUNDS: usize = 5;
+
 const LIMITS: Limits = Limits { max_read_limit: 16 << 20, max_chunk_size: 64 << 10 };
 
 fn round_trips(addr: SocketAddr, size: usize, n: usize) -> Duration {
@@ -53,12 +56,17 @@ fn main() {
     let native = native_server(false, LIMITS);
     println!("| size | native RTT | component RTT | overhead / msg | native MB/s | component MB/s | component / native time |");
     println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-    for (size, n) in [(16usize, 20_000usize), (1024, 20_000), (64 << 10, 2_000), (1 << 20, 200)] {
+    for (size, n) in [(16usize, 5_000usize), (1024, 5_000), (64 << 10, 500), (1 << 20, 50)] {
         let n = ((n as f64 * scale) as usize).max(5);
-        let t_native = round_trips(native, size, n);
-        let (addr, server) = component_server(accept_options(LIMITS, false));
-        let t_comp = round_trips(addr, size, n);
-        server.join().expect("server").expect("no trap").result.expect("clean close");
+        // Alternate the two servers and keep each one's best round: on a shared machine the
+        // minimum is the number least disturbed by other load.
+        let (mut t_native, mut t_comp) = (Duration::MAX, Duration::MAX);
+        for _ in 0..ROUNDS {
+            t_native = t_native.min(round_trips(native, size, n));
+            let (addr, server) = component_server(accept_options(LIMITS, false));
+            t_comp = t_comp.min(round_trips(addr, size, n));
+            server.join().expect("server").expect("no trap").result.expect("clean close");
+        }
         let per = |t: Duration| t.as_secs_f64() * 1e6 / n as f64;
         // Payload bytes echoed per second, one direction.
         let mbps = |t: Duration| (size * n) as f64 / t.as_secs_f64() / 1e6;

@@ -137,6 +137,7 @@ pub fn wit_kind(e: &Error) -> &'static str {
         Error::InvalidCloseCode(_) => "InvalidCloseCode",
         Error::InvalidClosePayload => "InvalidClosePayload",
         Error::AbnormalClosure => "AbnormalClosure",
+        Error::Misuse(_) => "Misuse",
         Error::Io(_) => "Io",
         Error::Handshake(_) => "Handshake",
         Error::Negotiation(_) => "Negotiation",

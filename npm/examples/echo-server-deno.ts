@@ -13,7 +13,7 @@ const hostname = value("--host", "127.0.0.1");
 const deflate = flag("--deflate");
 
 if (flag("--napi")) {
-  const { WebSocketServer } = await import("../index.mjs");
+  const { WebSocketServer } = await import("npm:@lowbit/websockets");
   const wss = new WebSocketServer({ port, host: hostname, perMessageDeflate: deflate, maxPayload: 64 * 1024 * 1024 });
   // deno-lint-ignore no-explicit-any
   wss.on("connection", (ws: any) => {

@@ -6,7 +6,7 @@
 const { EventEmitter } = require('node:events');
 const net = require('node:net');
 const tls = require('node:tls');
-const { NativeSession } = require('./native');
+const { NativeSession, META, SCRATCH } = require('./native');
 const { deflateOptions, toBuffer } = require('./options');
 
 const CONNECTING = 0;
@@ -100,44 +100,52 @@ class WebSocket extends EventEmitter {
   _onData(chunk) {
     const native = this._native;
     if (!native || this._readyState === CLOSED) return;
-    const r = native.receive(chunk);
+    const buf = native.receiveInto(chunk);
+    // Read the shared description before any listener runs.
+    const meta = META.a;
+    const n = meta[0];
+    const code = meta[1];
     const socket = this._socket;
     socket.cork();
     try {
-      if (r[0] !== null) this._write(r[0]);
-      for (let i = 4; i < r.length; ) {
-        const kind = r[i];
-        if (kind === 1 || kind === 2) {
-          const data = r[i + 1];
-          i += 2;
-          this.emit('message', this._binaryType === 'arraybuffer' ? toArrayBuffer(data) : data, kind === 2);
-        } else if (kind === 9) {
-          const data = r[i + 1];
-          i += 2;
-          this.emit('ping', data);
-        } else if (kind === 10) {
-          const data = r[i + 1];
-          i += 2;
-          this.emit('pong', data);
-        } else {
-          // The peer's close; our answer (if ours had not gone out) is already written.
-          this._closeFrameReceived = true;
-          this._closeCode = r[i + 1];
-          this._closeReason = Buffer.from(r[i + 2]);
-          i += 3;
-          this._readyState = CLOSING;
-          // Core held its answer so that replies to the messages above went out first.
-          const answer = native.replyClose();
-          if (answer !== null) this._write(answer);
-          if (native.finished) socket.end();
-          this._armCloseTimer();
+      if (meta[3] !== 0) this._write(bytes(buf, meta[2], meta[3]));
+      if (n === 1) {
+        this._dispatch(meta[4], buf, meta[5], meta[6], meta[7]);
+      } else if (n > 1) {
+        const events = meta.slice(4, 4 + 4 * n);
+        for (let i = 0; i < events.length; i += 4) {
+          this._dispatch(events[i], buf, events[i + 1], events[i + 2], events[i + 3]);
         }
       }
     } finally {
       socket.uncork();
     }
-    const code = r[1];
-    if (code !== 0) this._fail(code, r[2], r[3]);
+    if (code !== 0) {
+      const [message, kind] = native.error();
+      this._fail(code, message, kind);
+    }
+  }
+
+  _dispatch(kind, buf, start, length, code) {
+    const data = bytes(buf, start, length);
+    if (kind === 1 || kind === 2) {
+      this.emit('message', this._binaryType === 'arraybuffer' ? toArrayBuffer(data) : data, kind === 2);
+    } else if (kind === 9) {
+      this.emit('ping', data);
+    } else if (kind === 10) {
+      this.emit('pong', data);
+    } else {
+      // The peer's close.
+      this._closeFrameReceived = true;
+      this._closeCode = code;
+      this._closeReason = buf === SCRATCH ? data : Buffer.from(data);
+      this._readyState = CLOSING;
+      // Core held its answer so that replies to the messages before it went out first.
+      const answer = this._native.replyClose();
+      if (answer !== null) this._write(answer);
+      if (this._native.finished) this._socket.end();
+      this._armCloseTimer();
+    }
   }
 
   /** A protocol violation (core chose the close frame) or a misuse while reading. */
@@ -182,8 +190,8 @@ class WebSocket extends EventEmitter {
     this._readyState = CLOSED;
     if (this._closeTimer) clearTimeout(this._closeTimer);
     this._closeTimer = null;
-    const code = this._closeFrameReceived ? this._closeCode : this._closeCode === 1006 ? 1006 : this._closeCode;
-    this.emit('close', code, this._closeReason);
+    // The peer's close code, the code we failed with, or 1006 (closed without a close frame).
+    this.emit('close', this._closeCode, this._closeReason);
   }
 
   _onDrain() {
@@ -227,7 +235,7 @@ class WebSocket extends EventEmitter {
     const binary = options.binary !== undefined ? !!options.binary : typeof data !== 'string';
     const compress = this._deflate && options.compress !== false;
     const fin = options.fin !== false;
-    const out = this._native.send(binary ? 2 : 1, toBuffer(data), compress, fin);
+    const out = this._native.sendCopy(binary ? 2 : 1, toBuffer(data), compress, fin);
     if (out !== null) this._write(out, cb);
     else if (cb) process.nextTick(cb);
   }
@@ -341,6 +349,13 @@ for (const type of ['open', 'message', 'close', 'error']) {
       ls[ls.length - 1]._onProp = true;
     },
   });
+}
+
+/** `length` bytes at `start` of a receive result; copied out of the shared scratch buffer. */
+function bytes(buf, start, length) {
+  if (length === 0) return EMPTY;
+  const view = buf.subarray(start, start + length);
+  return buf === SCRATCH ? Buffer.from(view) : view;
 }
 
 function notOpen(ws, cb) {

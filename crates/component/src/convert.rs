@@ -64,6 +64,7 @@ pub fn options_in(o: DeflateOptions) -> CoreOptions {
     out.server_max_window_bits = o.server_max_window_bits;
     out.level = o.level;
     out.threshold = o.threshold as usize;
+    out.engine = lowbit_websockets::deflate::Engine::ZlibRs;
     out
 }
 
@@ -85,6 +86,7 @@ pub fn deflate_in(c: DeflateConfig) -> CoreConfig {
         decompress_window_bits: c.decompress_window_bits,
         level: c.level,
         threshold: c.threshold as usize,
+        engine: lowbit_websockets::deflate::Engine::ZlibRs,
         ..CoreConfig::default()
     }
 }
@@ -124,6 +126,7 @@ pub fn error_out(e: core::Error) -> Error {
         E::InvalidCloseCode(code) => Error::InvalidCloseCode(code),
         E::InvalidClosePayload => Error::InvalidClosePayload,
         E::AbnormalClosure => Error::AbnormalClosure,
+        E::Misuse(m) => Error::Misuse(m.to_string()),
         E::Io(e) => Error::Io(e.to_string()),
         E::Handshake(e) => Error::Handshake(HandshakeError { status: e.status(), message: e.to_string() }),
         E::Negotiation(e) => Error::Negotiation(e.to_string()),
@@ -154,6 +157,7 @@ pub fn close_code(e: &Error) -> Option<u16> {
         | Error::ChunkSizeExceeded(_)
         | Error::FrameBufferTooSmall(_)
         | Error::AbnormalClosure
+        | Error::Misuse(_)
         | Error::Io(_)
         | Error::Handshake(_)
         | Error::Negotiation(_)

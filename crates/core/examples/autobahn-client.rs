@@ -14,7 +14,8 @@ use std::net::TcpStream;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use lowbit_websockets::{Config, Conn, ConnectOptions, OpCode, READ_LIMIT_LARGE, Role};
+use lowbit_websockets::deflate::Engine;
+use lowbit_websockets::{Config, Conn, ConnectOptions, DeflateOptions, OpCode, READ_LIMIT_LARGE, Role};
 
 type BoxError = Box<dyn std::error::Error>;
 
@@ -62,10 +63,17 @@ fn connect(host: &str, path: &str) -> Result<Conn<TcpStream>, BoxError> {
         config: Config::new(Role::Client).max_read_limit(MAX_MESSAGE).max_chunk_size(MAX_CHUNK_SIZE),
         host: host.to_owned(),
         path: path.to_owned(),
+        deflate: Some(deflate_options()),
         ..ConnectOptions::default()
     };
     let (conn, _connected) = lowbit_websockets::connect(stream, &opts)?;
     Ok(conn)
+}
+
+/// permessage-deflate as Autobahn's 13.* cases want it: we offer to drop context takeover
+/// (so a server may ask for it), and with the zlib-rs engine to compress with a small window.
+fn deflate_options() -> DeflateOptions {
+    DeflateOptions { client_no_context_takeover: true, engine: Engine::ZlibRs, ..DeflateOptions::default() }
 }
 
 /// The first text message on `/getCaseCount`: the number of cases.

@@ -1,7 +1,7 @@
 //! An echo server: every text message comes back as text, every binary message as binary.
 //!
 //! ```sh
-//! cargo run --release -p lowbit-websockets --example echo-server -- --addr 127.0.0.1:9001 [--max-message BYTES]
+//! cargo run --release -p lowbit-websockets --example echo-server -- --addr 127.0.0.1:9001 [--max-message BYTES] [--deflate]
 //! ```
 //!
 //! One thread per connection, no shared state: a client that sends garbage, hangs up
@@ -15,7 +15,8 @@ use std::process::ExitCode;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use lowbit_websockets::{AcceptOptions, Config, OpCode, READ_LIMIT_LARGE, Role};
+use lowbit_websockets::deflate::Engine;
+use lowbit_websockets::{AcceptOptions, Config, DeflateOptions, OpCode, READ_LIMIT_LARGE, Role};
 
 /// The largest frame written: big enough that echoing a large message takes few frames.
 const MAX_CHUNK_SIZE: usize = 64 * 1024;
@@ -24,17 +25,19 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long to wait for the client to hang up after the close handshake.
 const LINGER: Duration = Duration::from_secs(2);
 
-const USAGE: &str = "usage: echo-server [--addr HOST:PORT] [--max-message BYTES]
+const USAGE: &str = "usage: echo-server [--addr HOST:PORT] [--max-message BYTES] [--deflate]
   --addr         address to listen on (default 127.0.0.1:9001; port 0 picks a free one)
-  --max-message  largest message accepted, in bytes (default 16777216)";
+  --max-message  largest message accepted, in bytes (default 16777216)
+  --deflate      accept permessage-deflate offers (zlib-rs engine: honors every window size)";
 
 struct Args {
     addr: String,
     max_message: usize,
+    deflate: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut args = Args { addr: "127.0.0.1:9001".to_owned(), max_message: READ_LIMIT_LARGE };
+    let mut args = Args { addr: "127.0.0.1:9001".to_owned(), max_message: READ_LIMIT_LARGE, deflate: false };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
@@ -44,6 +47,7 @@ fn parse_args() -> Result<Args, String> {
                 let v = value("--max-message")?;
                 args.max_message = v.parse().map_err(|_| format!("--max-message: not a byte count: {v}"))?;
             }
+            "--deflate" => args.deflate = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -76,6 +80,7 @@ fn main() -> ExitCode {
 
     let opts = AcceptOptions {
         config: Config::new(Role::Server).max_read_limit(args.max_message).max_chunk_size(MAX_CHUNK_SIZE),
+        deflate: args.deflate.then(deflate_options),
         ..AcceptOptions::default()
     };
     for stream in listener.incoming() {
@@ -98,6 +103,12 @@ fn main() -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// permessage-deflate settings: the defaults, with the zlib-rs engine (faster than miniz_oxide,
+/// and it honors a client's server_max_window_bits below 15).
+fn deflate_options() -> DeflateOptions {
+    DeflateOptions { engine: Engine::ZlibRs, ..DeflateOptions::default() }
 }
 
 /// One connection: handshake, then echo until the close handshake or an error.

@@ -263,12 +263,25 @@ impl Decoder {
             _ => {}
         }
         if h.op.is_data() || h.op == OpCode::Continuation {
+            let rsv = if h.op == OpCode::Continuation { self.fragment.map_or(0, |(_, r)| r) } else { h.rsv };
             let total = self.msg_len.saturating_add(h.payload_len);
-            if total > self.limit {
+            if total > self.wire_limit(rsv) {
                 return Err(Error::MessageTooBig { limit: self.limit });
             }
         }
         Ok(Some((h, len)))
+    }
+
+    /// The most payload bytes a message may take on the wire. The limit is on the message as
+    /// delivered: compressed data that does not shrink (random bytes) grows by up to 5 bytes per
+    /// 16 KiB stored block, so a compressed message gets that much slack; the inflater then
+    /// holds the output to the limit itself.
+    fn wire_limit(&self, rsv: u8) -> u64 {
+        if rsv & RSV1 != 0 && self.inflate.is_some() {
+            self.limit.saturating_add(self.limit / 1024 + 64)
+        } else {
+            self.limit
+        }
     }
 
     /// One decoding step; the output holds indices, not borrows, so a driver can loop on it.

@@ -10,8 +10,7 @@
 pub mod negotiate;
 
 use miniz_oxide::deflate::core::{CompressorOxide, create_comp_flags_from_zip_params};
-use miniz_oxide::inflate::stream::{InflateState, MinReset};
-use miniz_oxide::{DataFormat, MZError, MZFlush, MZStatus};
+use miniz_oxide::{MZError, MZFlush};
 
 use crate::error::Error;
 
@@ -20,7 +19,6 @@ pub const SYNC_TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 
 /// What this endpoint asks for or accepts, before negotiation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct DeflateOptions {
     /// Server: always reset our compressor per message. Client: ask the server to.
     pub server_no_context_takeover: bool,
@@ -44,8 +42,7 @@ pub enum Engine {
     /// for a smaller window is declined.
     #[default]
     Miniz,
-    /// zlib-rs through flate2 (cargo feature `zlib-rs`): faster, and honors windows of 9–15 bits.
-    #[cfg(feature = "zlib-rs")]
+    /// zlib-rs through flate2: faster, and honors windows of 9–15 bits.
     ZlibRs,
 }
 
@@ -54,7 +51,6 @@ impl Engine {
     pub const fn min_window_bits(self) -> u8 {
         match self {
             Engine::Miniz => 15,
-            #[cfg(feature = "zlib-rs")]
             Engine::ZlibRs => 9,
         }
     }
@@ -63,7 +59,6 @@ impl Engine {
     pub fn compressor(self, config: &DeflateConfig) -> Box<dyn Compressor> {
         match self {
             Engine::Miniz => Box::new(MinizCompressor::new(config.level)),
-            #[cfg(feature = "zlib-rs")]
             Engine::ZlibRs => Box::new(ZlibRsCompressor::new(config.level, config.compress_window_bits)),
         }
     }
@@ -172,12 +167,10 @@ impl Compressor for MinizCompressor {
 }
 
 /// The fast engine: zlib-rs through flate2, raw DEFLATE with the negotiated window.
-#[cfg(feature = "zlib-rs")]
 pub struct ZlibRsCompressor {
     inner: flate2::Compress,
 }
 
-#[cfg(feature = "zlib-rs")]
 impl ZlibRsCompressor {
     /// A compressor at `level` (0–9) writing with a window of `window_bits` (9–15).
     pub fn new(level: u8, window_bits: u8) -> Self {
@@ -186,7 +179,6 @@ impl ZlibRsCompressor {
     }
 }
 
-#[cfg(feature = "zlib-rs")]
 impl Compressor for ZlibRsCompressor {
     fn compress(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
         loop {
@@ -211,8 +203,13 @@ impl Compressor for ZlibRsCompressor {
 }
 
 /// The read side: a raw-DEFLATE inflater whose output never passes a limit.
+///
+/// It is zlib-rs (through flate2), not miniz_oxide: miniz_oxide's streaming inflater copies
+/// from its wrapping window without checking that a back-reference stays inside the data
+/// seen since the last reset, so a peer could reference bytes before the stream started (or,
+/// after `no_context_takeover`, stale history) without an error. zlib-rs rejects both.
 pub struct Inflater {
-    state: Box<InflateState>,
+    state: flate2::Decompress,
 }
 
 impl std::fmt::Debug for Inflater {
@@ -230,18 +227,19 @@ impl Default for Inflater {
 impl Inflater {
     /// An inflater with a 32 KiB window, which reads data written with any window size.
     pub fn new() -> Self {
-        Self { state: InflateState::new_boxed(DataFormat::Raw) }
+        Self { state: flate2::Decompress::new_with_window_bits(false, 15) }
     }
 
     /// Forgets the history (the peer resets its compressor per message).
     pub fn reset(&mut self) {
-        self.state.reset_as(MinReset);
+        self.state.reset(false);
     }
 
     /// Inflates one message's `data` (with the sync tail restored) and appends it to `out`.
     /// Fails with `MessageTooBig` as soon as `out` would pass `limit` bytes, having grown `out`
     /// to at most `limit + 1` bytes, and with `InvalidCompressedData` on corrupt input.
     pub fn inflate(&mut self, data: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<(), Error> {
+        use flate2::{FlushDecompress, Status};
         for mut input in [data, &SYNC_TAIL[..]] {
             loop {
                 let old = out.len();
@@ -252,23 +250,27 @@ impl Inflater {
                 // an over-long message is detected without inflating any further.
                 let room = (old.max(input.len() * 2).max(4096)).min(limit + 1 - old);
                 out.resize(old + room, 0);
-                let r = miniz_oxide::inflate::stream::inflate(&mut self.state, input, &mut out[old..], MZFlush::None);
-                out.truncate(old + r.bytes_written);
-                input = &input[r.bytes_consumed..];
-                match r.status {
-                    Ok(MZStatus::StreamEnd) => {
+                let (in0, out0) = (self.state.total_in(), self.state.total_out());
+                let status = self.state.decompress(input, &mut out[old..], FlushDecompress::None);
+                let written = (self.state.total_out() - out0) as usize;
+                out.truncate(old + written);
+                let consumed = (self.state.total_in() - in0) as usize;
+                input = &input[consumed..];
+                match status {
+                    Ok(Status::StreamEnd) => {
                         // A final block ends the stream: the next message starts a new one.
-                        self.state.reset_as(MinReset);
+                        self.reset();
                         if !input.is_empty() && input != SYNC_TAIL.as_slice() {
                             return Err(Error::InvalidCompressedData);
                         }
                         break;
                     }
-                    Ok(_) if r.bytes_written == room => continue,
+                    // The output filled up: there may be more to come.
+                    Ok(_) if written == room => {}
                     Ok(_) if input.is_empty() => break,
-                    Ok(_) => continue,
-                    // No progress possible: all input consumed and nothing more to write.
-                    Err(MZError::Buf) if input.is_empty() => break,
+                    // Input left, room left, and no progress: the data cannot go on.
+                    Ok(_) if consumed == 0 && written == 0 => return Err(Error::InvalidCompressedData),
+                    Ok(_) => {}
                     Err(_) => return Err(Error::InvalidCompressedData),
                 }
             }
@@ -316,7 +318,6 @@ mod tests {
         }
     }
 
-    #[cfg(feature = "zlib-rs")]
     #[test]
     fn zlib_rs_roundtrips_at_every_window() {
         let mut inf = Inflater::new();

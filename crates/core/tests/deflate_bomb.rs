@@ -78,9 +78,9 @@ fn bomb(chunks: usize) -> Vec<u8> {
         assert!(out.ends_with(&[0, 0, 0xff, 0xff]));
         out
     };
-    let first = flush(&mut *c);
-    let _ = flush(&mut *c); // the matcher settles after the first copy
-    let repeat = flush(&mut *c);
+    let first = flush(&mut c);
+    let _ = flush(&mut c); // the matcher settles after the first copy
+    let repeat = flush(&mut c);
     let mut data = first;
     for _ in 1..chunks {
         data.extend_from_slice(&repeat);

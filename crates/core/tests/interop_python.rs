@@ -283,10 +283,10 @@ impl PyOffer {
 /// `server_max_window_bits` only for windows our engine writes, add our own no-context-takeover
 /// demands, and echo a `client_max_window_bits` value only when the client named one).
 fn our_answer(offer: &PyOffer, ours: &DeflateOptions) -> Option<String> {
-    if let Some(b) = offer.smwb {
-        if !ours.supports_window_bits(b) {
-            return None;
-        }
+    if let Some(b) = offer.smwb
+        && !ours.supports_window_bits(b)
+    {
+        return None;
     }
     let mut s = String::from("permessage-deflate");
     if offer.snct || ours.server_no_context_takeover {
@@ -388,6 +388,8 @@ impl PyServerCfg {
     }
 }
 
+// `DeflateOptions` is `#[non_exhaustive]`: no struct literal outside its crate.
+#[allow(clippy::field_reassign_with_default)]
 fn deflate_options(snct: bool, cnct: bool, smwb: Option<u8>, level: u8, threshold: usize) -> DeflateOptions {
     let mut d = DeflateOptions::default();
     d.server_no_context_takeover = snct;
@@ -404,10 +406,13 @@ fn deflate_options(snct: bool, cnct: bool, smwb: Option<u8>, level: u8, threshol
 /// How one connection to our server went: the extension answer sent and the echo count.
 type Served = (Option<String>, Result<usize, String>);
 
+/// Results as the connection threads send them, and those received but not asked for yet.
+type Results = (mpsc::Receiver<(String, Served)>, HashMap<String, Served>);
+
 /// Our echo server: a listener and a thread per connection, results by request path.
 struct OurServer {
     addr: SocketAddr,
-    results: Mutex<(mpsc::Receiver<(String, Served)>, HashMap<String, Served>)>,
+    results: Mutex<Results>,
 }
 
 impl OurServer {
@@ -855,9 +860,8 @@ fn our_client_long_runs_against_python_server() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The zlib-rs engine (cargo feature `zlib-rs`): windows below 15 bits, both directions
+// The zlib-rs engine: windows below 15 bits, both directions
 
-#[cfg(feature = "zlib-rs")]
 mod zlib_rs {
     use lowbit_websockets::deflate::Engine;
 

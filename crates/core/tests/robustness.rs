@@ -31,9 +31,12 @@ enum Outcome {
     Failed(Error),
 }
 
+/// Outcomes as the connection threads send them, and those received but not asked for yet.
+type Outcomes = (Receiver<(u16, Outcome)>, HashMap<u16, Outcome>);
+
 struct Server {
     addr: SocketAddr,
-    outcomes: Mutex<(Receiver<(u16, Outcome)>, HashMap<u16, Outcome>)>,
+    outcomes: Mutex<Outcomes>,
 }
 
 impl Server {

@@ -173,8 +173,7 @@ pub fn run(args: &[String]) -> Result {
     ]))?;
     let mut targets = vec![OURS, TUNGSTENITE];
     // The deflate scenario needs an echo server that can negotiate it.
-    let source = std::fs::read_to_string(ctx.root.join("crates/core/examples/echo-server.rs")).unwrap_or_default();
-    if source.contains("\"--deflate\"") {
+    if sys::help_mentions(&ctx.example(OURS.example), "--deflate") {
         targets.push(OURS_DEFLATE);
     } else {
         println!("(echo-server has no --deflate option yet: the deflate scenario is skipped)");
@@ -294,6 +293,7 @@ fn render(args: &[String], opts: &Options, m: &Machine, targets: &[Target], samp
         let all: Vec<f64> = v.iter().filter_map(|x| x.cpu.as_ref().map(f)).collect();
         if all.is_empty() { "?".to_owned() } else { format!("{:.0} %", median(all)) }
     };
+    let mut noisiest = 0f64;
     for size in SIZES {
         for (t, per_size) in targets.iter().zip(samples) {
             let Some(si) = t.sizes.iter().position(|&x| x == size) else { continue };
@@ -302,6 +302,10 @@ fn render(args: &[String], opts: &Options, m: &Machine, targets: &[Target], samp
                 continue;
             }
             let (lo, hi) = v.iter().fold((f64::MAX, 0f64), |(lo, hi), x| (lo.min(x.rate), hi.max(x.rate)));
+            let other: Vec<f64> = v.iter().filter_map(|x| x.cpu.map(|c| c.other)).collect();
+            if !other.is_empty() {
+                noisiest = noisiest.max(median(other));
+            }
             let _ = writeln!(
                 s,
                 "| {} | {} | {} | {}–{} | {} | {} | {} | {} | {} |",
@@ -317,6 +321,14 @@ fn render(args: &[String], opts: &Options, m: &Machine, targets: &[Target], samp
                 cpu(v, &|c| c.other),
             );
         }
+    }
+    if noisiest > 25.0 {
+        let _ = writeln!(
+            s,
+            "\n**A noisy run:** other work on the machine took a median of up to {noisiest:.0} % of one \
+             core during a scenario; the absolute numbers are low by about that share, and the \
+             ratios are only as good as the noise was even."
+        );
     }
     let mut ratios = String::new();
     for (si, size) in SIZES.into_iter().enumerate() {
@@ -367,35 +379,32 @@ fn render(args: &[String], opts: &Options, m: &Machine, targets: &[Target], samp
     s
 }
 
-/// Replaces the section (from its heading to the next `## ` heading) or appends it; leaves
-/// the rest of the file as it is (other sections belong to other people).
+/// Replaces the section in BENCHMARKS.md, or appends it; creates the file if need be.
 fn write_section(path: &std::path::Path, section: &str) -> std::io::Result<()> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => "# Benchmarks\n".to_owned(),
         Err(e) => return Err(e),
     };
+    std::fs::write(path, replace_section(&text, section))
+}
+
+/// `text` with the section (from its heading to the next `## ` heading) replaced by
+/// `section`, or with `section` appended; the rest is left as it is (other sections belong to
+/// other people).
+fn replace_section(text: &str, section: &str) -> String {
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
-    let start = lines.iter().position(|l| l.trim_end() == SECTION);
-    let out = match start {
-        Some(start) => {
-            let end = lines[start + 1..].iter().position(|l| l.starts_with("## ")).map_or(lines.len(), |i| start + 1 + i);
-            let mut out: String = lines[..start].concat();
-            out.push_str(section);
-            if end < lines.len() {
-                out.push('\n');
-                out.push_str(&lines[end..].concat());
-            }
-            out
-        }
-        None => {
-            let mut out = text.trim_end().to_owned();
-            out.push_str("\n\n");
-            out.push_str(section);
-            out
-        }
+    let Some(start) = lines.iter().position(|l| l.trim_end() == SECTION) else {
+        return format!("{}\n\n{section}", text.trim_end());
     };
-    std::fs::write(path, out)
+    let end = lines[start + 1..].iter().position(|l| l.starts_with("## ")).map_or(lines.len(), |i| start + 1 + i);
+    let mut out: String = lines[..start].concat();
+    out.push_str(section);
+    if end < lines.len() {
+        out.push('\n');
+        out.push_str(&lines[end..].concat());
+    }
+    out
 }
 
 fn size_label(size: usize) -> String {
@@ -420,5 +429,34 @@ fn micros(nanos: u64) -> String {
         u if u >= 1000.0 => format!("{:.2} ms", u / 1000.0),
         u if u >= 100.0 => format!("{u:.0} µs"),
         u => format!("{u:.1} µs"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_section_is_replaced_in_place_or_appended() {
+        let new = format!("{SECTION}\n\nnew table\n");
+        let doc = format!("# Benchmarks\n\n## Codec\n\nx\n\n{SECTION}\n\nold\n\n## Node\n\ny\n");
+        assert_eq!(
+            replace_section(&doc, &new),
+            format!("# Benchmarks\n\n## Codec\n\nx\n\n{SECTION}\n\nnew table\n\n## Node\n\ny\n")
+        );
+        let last = format!("# Benchmarks\n\n{SECTION}\n\nold\n");
+        assert_eq!(replace_section(&last, &new), format!("# Benchmarks\n\n{new}"));
+        assert_eq!(replace_section("# Benchmarks\n\n## Codec\n", &new), format!("# Benchmarks\n\n## Codec\n\n{new}"));
+    }
+
+    #[test]
+    fn numbers_read_well() {
+        assert_eq!(thousands(1234567.4), "1,234,567");
+        assert_eq!(thousands(999.0), "999");
+        assert_eq!(micros(85_300), "85.3 µs");
+        assert_eq!(micros(412_000), "412 µs");
+        assert_eq!(micros(2_425_000), "2.42 ms");
+        assert_eq!(size_label(16384), "16 KiB");
+        assert_eq!(size_label(20), "20 B");
     }
 }

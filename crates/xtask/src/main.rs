@@ -17,7 +17,7 @@ const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
   demo       build and start the echo server, exchange a few messages with it, close
-  test       run every test: cargo test, then Autobahn in both roles (without 12.*, 13.*)
+  test       run every test: cargo test, then Autobahn in both roles (12.*/13.* up to 1 KiB)
              [--bless]  record the Autobahn results as autobahn/expected-results.json
   autobahn   the full Autobahn|Testsuite in both roles, checked against the expected results
              [--role server|client] [--cases PATTERNS] [--exclude PATTERNS] [--bless]

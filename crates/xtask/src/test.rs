@@ -7,8 +7,10 @@ use std::time::Instant;
 use crate::autobahn::{self, Selection, Side};
 use crate::util::{Ctx, Result, run};
 
-/// Autobahn cases left out of `test`: permessage-deflate (12.*, 13.*) comes with its own issue.
-const QUICK_EXCLUDE: &str = "12.*,13.*";
+/// Autobahn cases left out of `test`: the larger messages of permessage-deflate (12.*, 13.*),
+/// where the suite's time goes. What remains still runs every 13.* parameter combination,
+/// with 1000 messages of 16, 64, 256 and 1024 bytes each.
+const QUICK_EXCLUDE: &str = "12.*.[5-9],12.*.1[0-9],13.*.[5-9],13.*.1[0-9]";
 
 /// A named step. To add one, add a line here.
 type Step = (&'static str, fn(&Ctx) -> Result);
@@ -16,8 +18,8 @@ type Step = (&'static str, fn(&Ctx) -> Result);
 const STEPS: &[Step] = &[
     ("cargo test --workspace --release", |ctx| run(ctx.cargo().args(["test", "--workspace", "--release"]))),
     ("install Autobahn|Testsuite (python venv in target/)", autobahn::setup),
-    ("Autobahn server role (all but 12.*, 13.*)", |ctx| autobahn::run_side(ctx, Side::Server, &quick())),
-    ("Autobahn client role (all but 12.*, 13.*)", |ctx| autobahn::run_side(ctx, Side::Client, &quick())),
+    ("Autobahn server role (12.*/13.* up to 1 KiB)", |ctx| autobahn::run_side(ctx, Side::Server, &quick())),
+    ("Autobahn client role (12.*/13.* up to 1 KiB)", |ctx| autobahn::run_side(ctx, Side::Client, &quick())),
 ];
 
 fn quick() -> Selection {

@@ -109,7 +109,8 @@ impl Drop for ChildGuard {
 pub fn start_echo_server(ctx: &Ctx, stderr: Stdio) -> Result<(ChildGuard, SocketAddr)> {
     let exe = ctx.example("echo-server");
     let mut child = Command::new(&exe)
-        .args(["--addr", "127.0.0.1:0"])
+        // Deflate is only used when a client offers it, so one server serves every case.
+        .args(["--addr", "127.0.0.1:0", "--deflate"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(stderr)

@@ -1,9 +1,8 @@
-// The npm package (@lowbit/websockets, Node-API addon) running under Deno: our server with
-// Deno's built-in WebSocket client, and our client with it. Published, it is imported as
-// `npm:@lowbit/websockets`; here, from the checkout.
+// The npm package (@lowbit/websockets, Node-API addon) running under Deno through an npm:
+// specifier (here it resolves to this checkout: the package.json beside deno.json is it):
+// our server with Deno's built-in WebSocket client, and our client with it.
 import { assertEquals } from "./assert.ts";
-// @ts-types="../../index.d.ts"
-import { WebSocket as LbWebSocket, WebSocketServer } from "../../index.mjs";
+import { WebSocket as LbWebSocket, WebSocketServer } from "npm:@lowbit/websockets";
 
 Deno.test("npm package under Deno: server with Deno's WebSocket client, deflate on", async () => {
   const wss = new WebSocketServer({ port: 0, host: "127.0.0.1", perMessageDeflate: true });

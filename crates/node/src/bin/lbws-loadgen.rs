@@ -83,17 +83,25 @@ fn main() {
             ready.wait();
             let mut buf = Vec::new();
             let mut lat: Vec<u32> = Vec::with_capacity(1 << 16);
+            let mut failed = false;
             while !stop.load(Ordering::Relaxed) {
                 let t = Instant::now();
-                conn.write_message(OpCode::Text, &msg).expect("write");
-                let (_, echo) = conn.read_message(&mut buf).expect("read");
-                assert_eq!(echo.len(), msg.len());
+                let echoed = conn.write_message(OpCode::Text, &msg).and_then(|()| conn.read_message(&mut buf).map(|(_, e)| e.len()));
+                match echoed {
+                    Ok(n) if n == msg.len() => {}
+                    _ => {
+                        failed = true;
+                        break;
+                    }
+                }
                 if measuring.load(Ordering::Relaxed) {
                     lat.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
                 }
             }
-            let _ = conn.close();
-            lat
+            if !failed {
+                let _ = conn.close();
+            }
+            (lat, failed)
         }));
     }
     ready.wait();
@@ -105,14 +113,17 @@ fn main() {
     let elapsed = t0.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
     let mut all: Vec<u32> = Vec::new();
+    let mut errors = 0;
     for h in handles {
-        all.extend(h.join().expect("client thread"));
+        let (lat, failed) = h.join().expect("client thread");
+        all.extend(lat);
+        errors += usize::from(failed);
     }
     all.sort_unstable();
     let pct =
         |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0);
     println!(
-        "{{\"messages\":{},\"secs\":{:.3},\"msgs_per_sec\":{:.0},\"p50_us\":{},\"p99_us\":{}}}",
+        "{{\"messages\":{},\"errors\":{errors},\"secs\":{:.3},\"msgs_per_sec\":{:.0},\"p50_us\":{},\"p99_us\":{}}}",
         all.len(),
         elapsed,
         all.len() as f64 / elapsed,

@@ -5,16 +5,16 @@
 //! (`lowbit_websockets::connect`, then `Conn::write_message` / `Conn::read_message`, which
 //! allocate nothing per message once warm). The generator shares the 2 cores with the server,
 //! so what matters is the CPU it spends per echo. An epoll event loop (2 threads driving 50
-//! connections each with the sans-IO `Encoder`/`Decoder`, through `mio`, skipping the
-//! `read` that would only say `WouldBlock`) was built and measured against this on the
-//! 2-core VM, 2 rounds × 2 s per scenario, both servers: the generator spent the same CPU per
-//! echo either way (≈ 9 µs for 20 B, ≈ 13 µs for 16 KiB; most of it is the kernel's loopback
-//! TCP path, which the sending side pays), because a wake-up from a blocking `read` costs no
-//! more than `epoll_wait` plus its callbacks. But with only 2 generator threads runnable, other
-//! work on the shared machine took 10–70 % of the cores during the windows and the results
-//! scattered; with a thread per connection, the generator's and the server's 100 threads each
-//! split the cores evenly and the windows stayed clean. Same cost, steadier numbers, fewer
-//! lines, and no dependency for xtask: this design.
+//! connections each with the sans-IO `Encoder`/`Decoder` through `mio`, skipping the `read`
+//! that would only say `WouldBlock`) was built and measured against this on the 2-core VM,
+//! 2 rounds × 2 s per scenario, both servers: the generator spent the same CPU per echo either
+//! way (≈ 9 µs for 20 B, ≈ 13 µs for 16 KiB), because ~90 % of it is the kernel's loopback TCP
+//! path and scheduler, which the sender pays whatever the design, and a wake-up from a
+//! blocking `read` costs no more than `epoll_wait` and its callbacks. What differed was the
+//! noise: with 2 generator threads, other work on the shared machine took 5–73 % of the cores
+//! during the windows; with 100 generator threads facing the server's 100, it took 0–2 % in
+//! those runs (a heavy neighbour still shows, in the "other" CPU column). Same cost, steadier
+//! numbers, fewer lines and no dependency for xtask: this design.
 //!
 //! What is measured: messages/s is echoes completed during the measured window divided by its
 //! length; the latency of a message runs from just before `write_message` to the return of the

@@ -82,6 +82,27 @@ impl Server {
     }
 }
 
+/// Whether `exe --help` mentions `flag` (waits 10 s at most: a server that does not know
+/// `--help` would start listening instead).
+pub fn help_mentions(exe: &Path, flag: &str) -> bool {
+    let Ok(mut child) = Command::new(exe).arg("--help").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn()
+    else {
+        return false;
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().ok().flatten().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut out = String::new();
+    let _ = std::io::Read::read_to_string(&mut child.stdout.take().expect("stdout is piped"), &mut out);
+    out.contains(flag)
+}
+
 /// CPU times at one instant: this process (the generator), the server, the whole machine.
 pub struct CpuSample {
     pub at: Instant,
