@@ -3,7 +3,8 @@
 // 100 connections:
 //   our Node server vs ws 8 (bufferutil + utf-8-validate), with and without permessage-deflate;
 //   our Deno FFI server vs Deno's built-in WebSocket server (no deflate: Deno's has none).
-// Env: BENCH_SECS (default 4), BENCH_CONNS (100), BENCH_ROUNDS (2: best of). Writes target/bench/node.json and prints
+// Env: BENCH_SECS (default 4), BENCH_CONNS (100), BENCH_ROUNDS (2: best of), BENCH_ONLY
+// (lowbit | lowbit-deno-ffi: one pair only), BENCH_DEPTH (1: messages in flight per connection). Writes target/bench/node.json and prints
 // a Markdown table.
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -21,6 +22,7 @@ const deno = path.join(pkg, 'node_modules/.bin/deno');
 const SECS = Number(process.env.BENCH_SECS || 4);
 const CONNS = Number(process.env.BENCH_CONNS || 100);
 const ROUNDS = Number(process.env.BENCH_ROUNDS || 2);
+const DEPTH = Number(process.env.BENCH_DEPTH || 1);
 const SIZES = [20, 1024, 64 * 1024];
 
 if (!existsSync(loadgen) || process.env.BENCH_REBUILD) {
@@ -59,9 +61,10 @@ async function measure(server, size, deflate) {
   const port = String(await freePort());
   const [cmd, args] = SERVERS[server](port, deflate);
   const proc = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  proc.on('exit', (code, sig) => { if (code) console.error(`${server} exited with ${code ?? sig}`); });
   try {
     await waitPort(Number(port));
-    const out = execFileSync(loadgen, ['--addr', `127.0.0.1:${port}`, '--conns', String(CONNS), '--size', String(size), '--secs', String(SECS), '--warmup', '1', ...(deflate ? ['--deflate'] : [])], { encoding: 'utf8' });
+    const out = execFileSync(loadgen, ['--addr', `127.0.0.1:${port}`, '--conns', String(CONNS), '--size', String(size), '--secs', String(SECS), '--warmup', '1', '--depth', String(DEPTH), ...(deflate ? ['--deflate'] : [])], { encoding: 'utf8' });
     const r = JSON.parse(out.trim().split('\n').pop());
     if (r.errors) throw new Error(`${server}: ${r.errors} connections failed`);
     return r;
@@ -76,7 +79,7 @@ const fmtSize = (s) => (s >= 1024 ? `${s / 1024} KiB` : `${s} B`);
 const pairs = [
   ['lowbit', 'ws', [false, true]],
   ['lowbit-deno-ffi', 'deno-builtin', [false]],
-];
+].filter(([ours]) => !process.env.BENCH_ONLY || ours === process.env.BENCH_ONLY);
 for (const [ours, theirs, modes] of pairs) {
   for (const deflate of modes) {
     for (const size of SIZES) {
@@ -98,8 +101,8 @@ for (const [ours, theirs, modes] of pairs) {
 }
 
 mkdirSync(path.join(root, 'target/bench'), { recursive: true });
-writeFileSync(path.join(root, 'target/bench/node.json'), JSON.stringify({ secs: SECS, conns: CONNS, results }, null, 2));
-console.log(`\n${CONNS} connections, ${SECS} s per run, best of ${ROUNDS}, echo of a JSON-like text message, loadgen: lbws-loadgen, load average at start ${os.loadavg()[0].toFixed(1)}\n`);
+writeFileSync(path.join(root, `target/bench/node-depth${DEPTH}.json`), JSON.stringify({ secs: SECS, conns: CONNS, depth: DEPTH, results }, null, 2));
+console.log(`\n${CONNS} connections, ${SECS} s per run, best of ${ROUNDS}, ${DEPTH} in flight per connection, echo of a JSON-like text message, loadgen: lbws-loadgen, load average at start ${os.loadavg()[0].toFixed(1)}\n`);
 console.log('| server vs baseline | size | deflate | ours msg/s | baseline msg/s | ratio | ours p99 | baseline p99 |');
 console.log('| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |');
 for (const r of results) {

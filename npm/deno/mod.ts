@@ -33,6 +33,8 @@ const symbols = {
   lbws_handshake_info_ptr: { parameters: ["pointer"], result: "pointer" },
   lbws_handshake_info_len: { parameters: ["pointer"], result: "usize" },
   lbws_receive: { parameters: ["pointer", "buffer", "usize"], result: "i32" },
+  lbws_receive_into: { parameters: ["pointer", "buffer", "usize", "buffer", "usize"], result: "i32" },
+  lbws_send_into: { parameters: ["pointer", "u32", "buffer", "usize", "u32", "u32", "buffer", "usize"], result: "i64" },
   lbws_events_ptr: { parameters: ["pointer"], result: "pointer" },
   lbws_events_len: { parameters: ["pointer"], result: "usize" },
   lbws_receive_eof: { parameters: ["pointer"], result: "i32" },
@@ -70,6 +72,13 @@ function native() {
 
 /** A length for a `usize` parameter: Deno takes numbers there at run time; its types ask for bigint. */
 const L = (n: number) => n as unknown as bigint;
+
+/**
+ * Where `lbws_receive_into` / `lbws_send_into` put small results (shared by all connections:
+ * read right after each call). Copying out of it costs less than a pointer view per call.
+ */
+const SCRATCH = new Uint8Array(64 * 1024 + 12);
+const SCRATCH_VIEW = new DataView(SCRATCH.buffer);
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -152,7 +161,9 @@ export class WebSocketConnection {
   #h: Deno.PointerValue;
   // deno-lint-ignore ban-types
   #listeners: { [event: string]: Function[] } = {};
-  #writing: Promise<void> = Promise.resolve();
+  /** Bytes waiting for the writer, and the writer's run (null: idle). */
+  #queue: Uint8Array[] = [];
+  #batch: Promise<void> | null = null;
   #closeCode = 1006;
   #closeReason = "";
   #readPauseMark: number;
@@ -194,9 +205,10 @@ export class WebSocketConnection {
     if (this.readyState !== 1) return Promise.reject(new WebSocketError("WebSocket is not open", -1));
     const bytes = typeof data === "string" ? encoder.encode(data) : data instanceof Uint8Array ? data : new Uint8Array(data);
     const binary = options.binary ?? typeof data !== "string";
-    const rc = native().lbws_send(this.#h, binary ? 2 : 1, bytes, L(bytes.length), options.compress === false ? 0 : 1, options.fin === false ? 0 : 1);
-    if (rc !== 0) return Promise.reject(this.#error(rc));
-    return this.#flush();
+    const n = Number(native().lbws_send_into(this.#h, binary ? 2 : 1, bytes, L(bytes.length), options.compress === false ? 0 : 1, options.fin === false ? 0 : 1, SCRATCH, L(SCRATCH.length)));
+    if (n === -2) return Promise.reject(this.#error(-1));
+    if (n === -1) return this.#flush();
+    return n === 0 ? this.#idle() : this.#enqueue(SCRATCH.slice(0, n));
   }
 
   ping(data: string | Uint8Array = EMPTY): Promise<void> {
@@ -239,21 +251,49 @@ export class WebSocketConnection {
   #flush(): Promise<void> {
     const s = native();
     const len = Number(s.lbws_output_len(this.#h));
-    if (len === 0) return this.#writing;
+    if (len === 0) return this.#idle();
     const bytes = view(s.lbws_output_ptr(this.#h), len).slice();
     s.lbws_consume_output(this.#h, L(len));
-    this.bufferedAmount += len;
-    this.#writing = this.#writing.then(async () => {
+    return this.#enqueue(bytes);
+  }
+
+  /** Resolves when everything queued so far is written. */
+  #idle(): Promise<void> {
+    return this.#batch ?? Promise.resolve();
+  }
+
+  /** Queues bytes for the writer; what is queued in one turn goes out in one write. */
+  #enqueue(bytes: Uint8Array): Promise<void> {
+    this.#queue.push(bytes);
+    this.bufferedAmount += bytes.length;
+    this.#batch ??= this.#writeQueued();
+    return this.#batch;
+  }
+
+  async #writeQueued(): Promise<void> {
+    await null; // let this turn's sends join the batch
+    while (this.#queue.length) {
+      const parts = this.#queue;
+      this.#queue = [];
+      let data = parts[0];
+      if (parts.length > 1) {
+        data = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+        let o = 0;
+        for (const p of parts) {
+          data.set(p, o);
+          o += p.length;
+        }
+      }
       try {
         let off = 0;
-        while (off < bytes.length) off += await this.#conn.write(bytes.subarray(off));
+        while (off < data.length) off += await this.#conn.write(data.subarray(off));
       } catch {
         // The stream is gone; the read loop reports the close.
       }
-      this.bufferedAmount -= len;
-      if (this.bufferedAmount === 0) this.#emit("drain");
-    });
-    return this.#writing;
+      this.bufferedAmount -= data.length;
+    }
+    this.#batch = null;
+    this.#emit("drain");
   }
 
   async #readLoop(first: Uint8Array) {
@@ -261,7 +301,7 @@ export class WebSocketConnection {
     try {
       if (first.length) this.#receive(first);
       while (this.readyState !== 3) {
-        if (this.bufferedAmount > this.#readPauseMark) await this.#writing;
+        if (this.bufferedAmount > this.#readPauseMark) await this.#idle();
         const n = await this.#conn.read(buf);
         if (n === null) {
           native().lbws_receive_eof(this.#h);
@@ -269,21 +309,30 @@ export class WebSocketConnection {
         }
         this.#receive(buf.subarray(0, n));
         if ((native().lbws_state(this.#h) & 3) === 3) {
-          await this.#writing;
+          await this.#idle();
           break;
         }
       }
     } catch {
       // Read errors end the connection (1006).
     }
-    await this.#writing;
+    await this.#idle();
     this.#finish();
   }
 
   #receive(chunk: Uint8Array) {
     const s = native();
-    const rc = s.lbws_receive(this.#h, chunk, L(chunk.length));
-    const events = view(s.lbws_events_ptr(this.#h), s.lbws_events_len(this.#h));
+    const rc = s.lbws_receive_into(this.#h, chunk, L(chunk.length), SCRATCH, L(SCRATCH.length));
+    const eventsLen = SCRATCH_VIEW.getUint32(0, true);
+    const outLen = SCRATCH_VIEW.getUint32(4, true);
+    let events: Uint8Array;
+    let out: Uint8Array | null = null;
+    if (SCRATCH_VIEW.getUint32(8, true) === 1) {
+      events = SCRATCH.subarray(12, 12 + eventsLen);
+      if (outLen) out = SCRATCH.slice(12 + eventsLen, 12 + eventsLen + outLen);
+    } else {
+      events = view(s.lbws_events_ptr(this.#h), s.lbws_events_len(this.#h));
+    }
     // Copy each payload out before dispatching: the native buffers are reused.
     const parsed: [number, number, Uint8Array][] = [];
     const dv = new DataView(events.buffer, events.byteOffset, events.byteLength);
@@ -295,7 +344,8 @@ export class WebSocketConnection {
       i += 8 + len;
     }
     const error = rc !== 0 ? this.#error(rc) : null;
-    this.#flush();
+    if (out) this.#enqueue(out);
+    else this.#flush();
     for (const [kind, code, payload] of parsed) {
       if (kind === 1 || kind === 2) this.#emit("message", payload, kind === 2);
       else if (kind === 9) this.#emit("ping", payload);
@@ -317,12 +367,12 @@ export class WebSocketConnection {
       this.#closeCode = error.code;
       this.readyState = 2;
       this.#emit("error", error);
-      this.#writing.then(() => this.#finish());
+      this.#idle().then(() => this.#finish());
     }
   }
 
   #maybeFinish() {
-    if ((native().lbws_state(this.#h) & 3) === 3) this.#writing.then(() => this.#finish());
+    if ((native().lbws_state(this.#h) & 3) === 3) this.#idle().then(() => this.#finish());
   }
 
   #finish() {
@@ -335,7 +385,7 @@ export class WebSocketConnection {
       // already closed
     }
     // Free the session once pending writes settle.
-    this.#writing.then(() => native().lbws_free(this.#h));
+    this.#idle().then(() => native().lbws_free(this.#h));
     this.#emit("close", this.#closeCode, this.#closeReason);
     this.#resolveClosed({ code: this.#closeCode, reason: this.#closeReason });
   }
@@ -363,10 +413,19 @@ export async function accept(conn: Deno.Conn, options: Omit<ServeOptions, "port"
   let head = new Uint8Array(0);
   const buf = new Uint8Array(16 * 1024);
   for (;;) {
-    const n = await conn.read(buf);
+    let n: number | null = null;
+    try {
+      n = await conn.read(buf);
+    } catch {
+      // reset by the peer: handled as the end of the stream
+    }
     if (n === null) {
       s.lbws_free(h);
-      conn.close();
+      try {
+        conn.close();
+      } catch {
+        // closed
+      }
       throw new WebSocketError("connection closed during the handshake", -1);
     }
     const next = new Uint8Array(head.length + n);
@@ -381,8 +440,9 @@ export async function accept(conn: Deno.Conn, options: Omit<ServeOptions, "port"
       s.lbws_free(h);
       try {
         await conn.write(out);
-      } finally {
         conn.close();
+      } catch {
+        // the peer is gone
       }
       throw err;
     }
@@ -422,7 +482,11 @@ export function serve(options: ServeOptions, handler: (ws: WebSocketConnection) 
       } catch {
         break;
       }
-      (conn as Deno.TcpConn).setNoDelay(true);
+      try {
+        (conn as Deno.TcpConn).setNoDelay(true);
+      } catch {
+        // The peer is already gone; accept() below notices.
+      }
       accept(conn, options).then(handler, () => {});
     }
   })();
@@ -452,7 +516,11 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
     throw new WebSocketError(msg, rc);
   }
   const conn = await Deno.connect({ hostname: u.hostname.replace(/^\[|\]$/g, ""), port: Number(u.port || 80) });
-  conn.setNoDelay(true);
+  try {
+    conn.setNoDelay(true);
+  } catch {
+    // closed already: the handshake below fails
+  }
   const request = view(s.lbws_output_ptr(h), s.lbws_output_len(h)).slice();
   s.lbws_consume_output(h, L(request.length));
   await conn.write(request);

@@ -110,12 +110,14 @@ class WebSocket extends EventEmitter {
     try {
       if (meta[3] !== 0) this._write(bytes(buf, meta[2], meta[3]));
       if (n === 1) {
-        this._dispatch(meta[4], buf, meta[5], meta[6], meta[7]);
+        this._dispatch(meta[4], bytes(buf, meta[5], meta[6]), meta[7]);
       } else if (n > 1) {
+        // Copy every payload out of the shared buffers before any listener runs: a send from
+        // a listener reuses them.
         const events = meta.slice(4, 4 + 4 * n);
-        for (let i = 0; i < events.length; i += 4) {
-          this._dispatch(events[i], buf, events[i + 1], events[i + 2], events[i + 3]);
-        }
+        const payloads = [];
+        for (let i = 0; i < events.length; i += 4) payloads.push(bytes(buf, events[i + 1], events[i + 2]));
+        for (let i = 0; i < events.length; i += 4) this._dispatch(events[i], payloads[i >> 2], events[i + 3]);
       }
     } finally {
       socket.uncork();
@@ -126,8 +128,7 @@ class WebSocket extends EventEmitter {
     }
   }
 
-  _dispatch(kind, buf, start, length, code) {
-    const data = bytes(buf, start, length);
+  _dispatch(kind, data, code) {
     if (kind === 1 || kind === 2) {
       this.emit('message', this._binaryType === 'arraybuffer' ? toArrayBuffer(data) : data, kind === 2);
     } else if (kind === 9) {
@@ -138,7 +139,7 @@ class WebSocket extends EventEmitter {
       // The peer's close.
       this._closeFrameReceived = true;
       this._closeCode = code;
-      this._closeReason = buf === SCRATCH ? data : Buffer.from(data);
+      this._closeReason = data;
       this._readyState = CLOSING;
       // Core held its answer so that replies to the messages before it went out first.
       const answer = this._native.replyClose();

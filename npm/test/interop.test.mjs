@@ -211,3 +211,40 @@ describe('our client with our server', () => {
     await new Promise((resolve) => server.close(resolve));
   });
 });
+
+describe('batched events', () => {
+  test('several messages in one chunk, each answered from its listener, arrive intact', async () => {
+    const { wss, url } = await ourEchoServer();
+    const net = await import('node:net');
+    const { Codec } = await import('../index.mjs');
+    const client = new Codec({ client: true, handshake: true });
+    client.request('127.0.0.1', '/');
+    const sock = net.connect(wss.address().port, '127.0.0.1');
+    sock.write(client.takeOutput());
+    const words = ['alpha', 'beta', 'gamma', 'delta', 'x'.repeat(3000), 'epsilon'];
+    let head = Buffer.alloc(0);
+    let upgraded = false;
+    const got = [];
+    await new Promise((resolve) => {
+      sock.on('data', (d) => {
+        let chunk = d;
+        if (!upgraded) {
+          head = Buffer.concat([head, d]);
+          const r = client.response(head);
+          if (!r.done) return;
+          upgraded = true;
+          chunk = head.subarray(r.used);
+          // All messages and the close in one write: one chunk on the server.
+          sock.write(Buffer.concat([...words.map((w) => client.send(w)), client.close(1000, '')]));
+        }
+        for (const e of client.receive(chunk).events) {
+          if (e.type === 'text') got.push(e.data.toString());
+          if (e.type === 'close') resolve();
+        }
+      });
+    });
+    assert.deepEqual(got, words, 'every echo, in order, before the close');
+    sock.destroy();
+    await closeServer(wss);
+  });
+});

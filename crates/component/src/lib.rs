@@ -173,8 +173,7 @@ impl handshake::Guest for Component {
         let opts = AcceptOptions { config: config(Role::Server, options.limits), deflate, protocols: options.protocols };
         // `accept_with` negotiates deflate itself but does not hand the configuration back;
         // the hook asks the same core function with the same input so the WIT side can
-        // report it (see the crate README: a `Conn::deflate_config` accessor would remove
-        // this).
+        // report it. (A `Conn::deflate_config` accessor in core would remove this.)
         let mut negotiated = None;
         let (conn, accepted) = lowbit_websockets::upgrade::accept_with(io::Streams::new(input, output), &opts, |req| {
             negotiated = deflate.as_ref().and_then(|d| server_accept(req.extensions(), d)).map(|(_, c)| c);

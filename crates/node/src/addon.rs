@@ -12,7 +12,7 @@ use lowbit_websockets::{Role, SessionEvent};
 
 /// Outputs up to this size are copied into a fresh JS buffer (the native buffer keeps its
 /// capacity); larger ones are moved out without a copy.
-const COPY_OUTPUT_MAX: usize = 64 * 1024;
+const COPY_OUTPUT_MAX: usize = 16 * 1024;
 
 /// permessage-deflate settings with `ws`'s names.
 #[napi(object)]
@@ -96,9 +96,10 @@ pub struct State {
     error: (String, String),
 }
 
-/// Gathered payloads up to this size are copied into the JS buffer (our buffer keeps its
-/// capacity); larger ones are moved out without a copy.
-const COPY_EVENTS_MAX: usize = 64 * 1024;
+/// Results up to this size are copied into the caller's scratch buffer (which it copies from
+/// into pooled Buffers: cheaper than creating a Buffer through Node-API); larger ones are
+/// moved out into a new Buffer without a copy.
+const SCRATCH_MAX: usize = 16 * 1024;
 
 /// A new session. `maxPayload`: the largest message accepted, after inflation (default
 /// 100 MiB); `maxFrame`: the largest frame written (default 64 KiB).
@@ -254,11 +255,11 @@ pub fn session_receive_into<'env>(
     for (i, e) in events.iter().enumerate() {
         meta[4 + 4 * i..8 + 4 * i].copy_from_slice(e);
     }
-    if let Some(room) = scratch.get_mut(..bytes.len()) {
+    if bytes.len() <= SCRATCH_MAX
+        && let Some(room) = scratch.get_mut(..bytes.len())
+    {
         room.copy_from_slice(bytes);
         Ok(None)
-    } else if bytes.len() <= COPY_EVENTS_MAX {
-        Ok(Some(BufferSlice::copy_from(env, &bytes[..])?))
     } else {
         Ok(Some(BufferSlice::from_data(env, std::mem::take(bytes))?))
     }
@@ -315,7 +316,7 @@ pub fn session_send_into(
     let scratch = unsafe { scratch.as_mut() };
     let out = s.conn.output();
     let n = out.len();
-    match scratch.get_mut(..n) {
+    match scratch.get_mut(..n).filter(|_| n <= SCRATCH_MAX) {
         Some(room) => {
             room.copy_from_slice(out);
             s.conn.consume_output(n);

@@ -31,18 +31,15 @@ pub struct DeflateSettings {
 impl DeflateSettings {
     /// Core's options for these settings, with the zlib-rs engine.
     pub fn options(&self) -> DeflateOptions {
-        let mut o = DeflateOptions::default();
-        o.engine = Engine::ZlibRs;
-        o.server_no_context_takeover = self.server_no_context_takeover;
-        o.client_no_context_takeover = self.client_no_context_takeover;
-        o.server_max_window_bits = self.server_max_window_bits;
-        if let Some(level) = self.level {
-            o.level = level.min(9);
+        let defaults = DeflateOptions::default();
+        DeflateOptions {
+            server_no_context_takeover: self.server_no_context_takeover,
+            client_no_context_takeover: self.client_no_context_takeover,
+            server_max_window_bits: self.server_max_window_bits,
+            level: self.level.map_or(defaults.level, |l| l.min(9)),
+            threshold: self.threshold.unwrap_or(defaults.threshold),
+            engine: Engine::ZlibRs,
         }
-        if let Some(threshold) = self.threshold {
-            o.threshold = threshold;
-        }
-        o
     }
 }
 

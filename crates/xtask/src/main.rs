@@ -21,7 +21,10 @@ commands:
              [--bless]  record the Autobahn results as autobahn/expected-results.json
   autobahn   the full Autobahn|Testsuite in both roles, checked against the expected results
              [--role server|client] [--cases PATTERNS] [--exclude PATTERNS] [--bless]
-  bench      run the benchmarks (cargo bench -p lowbit-websockets) [-- ARGS for the harness]";
+  bench      loopback load test, our echo server vs tungstenite (writes BENCHMARKS.md)
+             [--quick] [--duration S] [--warmup S] [--rounds N] [--connections N]
+             [--only lowbit|tungstenite|deflate] [--size 20|16384] [--write|--no-write]
+  criterion  the codec benches (cargo bench -p lowbit-websockets) [-- ARGS for the harness]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -41,7 +44,8 @@ fn main() -> ExitCode {
             [arg, ..] => Err(format!("unexpected argument {arg:?}")),
         },
         "autobahn" => autobahn_command(&mut ctx, rest),
-        "bench" => bench::run_benches(&ctx, rest.strip_prefix(&["--".to_owned()][..]).unwrap_or(rest)),
+        "bench" => bench::run(rest),
+        "criterion" => bench::run_benches(&ctx, rest.strip_prefix(&["--".to_owned()][..]).unwrap_or(rest)),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())

@@ -3,7 +3,9 @@
 //! time. Prints one JSON line: messages/s and latency percentiles. The same binary measures
 //! every server, so the comparison is fair.
 //!
-//! `lbws-loadgen --addr 127.0.0.1:9001 --conns 100 --size 1024 --secs 5 [--warmup 1] [--deflate]`
+//! `lbws-loadgen --addr 127.0.0.1:9001 --conns 100 --size 1024 --secs 5 [--warmup 1] [--deflate]
+//! [--depth N]`: with `--depth`, each connection keeps N messages in flight (latency is then
+//! measured per message from the start of its batch).
 
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,10 +22,11 @@ struct Args {
     secs: f64,
     warmup: f64,
     deflate: bool,
+    depth: usize,
 }
 
 fn args() -> Args {
-    let mut a = Args { addr: "127.0.0.1:9001".into(), conns: 100, size: 1024, secs: 5.0, warmup: 1.0, deflate: false };
+    let mut a = Args { addr: "127.0.0.1:9001".into(), conns: 100, size: 1024, secs: 5.0, warmup: 1.0, deflate: false, depth: 1 };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < argv.len() {
@@ -34,6 +37,7 @@ fn args() -> Args {
             "--size" => a.size = v.parse().expect("--size"),
             "--secs" => a.secs = v.parse().expect("--secs"),
             "--warmup" => a.warmup = v.parse().expect("--warmup"),
+            "--depth" => a.depth = v.parse::<usize>().expect("--depth").max(1),
             "--deflate" => {
                 a.deflate = true;
                 i += 1;
@@ -68,7 +72,7 @@ fn main() {
     for _ in 0..a.conns {
         let (addr, msg, stop, measuring, ready) =
             (a.addr.clone(), msg.clone(), stop.clone(), measuring.clone(), ready.clone());
-        let deflate = a.deflate;
+        let (deflate, depth) = (a.deflate, a.depth);
         handles.push(std::thread::spawn(move || {
             let stream = TcpStream::connect(&addr).expect("connect");
             stream.set_nodelay(true).ok();
@@ -86,16 +90,25 @@ fn main() {
             let mut failed = false;
             while !stop.load(Ordering::Relaxed) {
                 let t = Instant::now();
-                let echoed = conn.write_message(OpCode::Text, &msg).and_then(|()| conn.read_message(&mut buf).map(|(_, e)| e.len()));
-                match echoed {
-                    Ok(n) if n == msg.len() => {}
-                    _ => {
+                for _ in 0..depth {
+                    if conn.write_message(OpCode::Text, &msg).is_err() {
                         failed = true;
-                        break;
                     }
                 }
-                if measuring.load(Ordering::Relaxed) {
-                    lat.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                for _ in 0..depth {
+                    match conn.read_message(&mut buf) {
+                        Ok((_, echo)) if echo.len() == msg.len() => {}
+                        _ => failed = true,
+                    }
+                    if failed {
+                        break;
+                    }
+                    if measuring.load(Ordering::Relaxed) {
+                        lat.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                    }
+                }
+                if failed {
+                    break;
                 }
             }
             if !failed {

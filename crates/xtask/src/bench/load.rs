@@ -27,6 +27,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering::Relaxed};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use lowbit_websockets::deflate::Engine;
 use lowbit_websockets::{Config, ConnectOptions, DeflateOptions, OpCode, Role};
 
 use super::hist::Histogram;
@@ -76,23 +77,22 @@ struct Shared {
 /// (compressible, but not one message repeated verbatim, which context takeover would shrink
 /// to a few bytes). Each connection walks through it, one message after the other.
 pub fn corpus() -> Arc<Vec<u8>> {
-    const WORDS: &[&str] = &[
-        "the", "websocket", "frame", "message", "server", "client", "\"id\":", "\"name\":", "\"value\":", "true,",
-        "false,", "null,", "{", "}", "[", "],", "lowbit", "echo", "payload", "mask", "deflate", "window", "status",
-        "update", "event", "price", "quantity", "timestamp", "user", "session", "ok", "error",
-    ];
+    const WORDS: &str = "the websocket frame message server client \"id\": \"name\": \"value\": true, false, \
+                         null, { } [ ], lowbit echo payload mask deflate window status update event price \
+                         quantity timestamp user session ok error";
+    let words: Vec<&str> = WORDS.split_whitespace().collect();
     let mut out = Vec::with_capacity(1 << 20);
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     while out.len() < 1 << 20 {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        if x % 5 == 0 {
+        if x.is_multiple_of(5) {
             out.extend_from_slice((x >> 20).to_string().as_bytes());
         } else {
-            out.extend_from_slice(WORDS[(x >> 40) as usize % WORDS.len()].as_bytes());
+            out.extend_from_slice(words[(x >> 40) as usize % words.len()].as_bytes());
         }
-        out.push(if x % 11 == 0 { b'\n' } else { b' ' });
+        out.push(if x.is_multiple_of(11) { b'\n' } else { b' ' });
     }
     out.truncate(1 << 20);
     Arc::new(out)
@@ -102,7 +102,9 @@ pub fn corpus() -> Arc<Vec<u8>> {
 pub fn run(load: &Load, corpus: &Arc<Vec<u8>>) -> Result<Outcome, String> {
     let opts = ConnectOptions {
         host: load.addr.to_string(),
-        deflate: load.deflate.then(DeflateOptions::default),
+        // The engine the echo server's `--deflate` uses: the faster one, so the generator takes
+        // less of the CPU that the server needs.
+        deflate: load.deflate.then(|| DeflateOptions { engine: Engine::ZlibRs, ..DeflateOptions::default() }),
         config: Config::new(Role::Client).max_chunk_size(CHUNK),
         ..ConnectOptions::default()
     };
@@ -111,7 +113,8 @@ pub fn run(load: &Load, corpus: &Arc<Vec<u8>>) -> Result<Outcome, String> {
         let stream = TcpStream::connect(load.addr).map_err(|e| format!("cannot connect to {}: {e}", load.addr))?;
         let setup = stream.set_nodelay(true).and_then(|()| stream.set_read_timeout(Some(IO_TIMEOUT)));
         setup.and_then(|()| stream.set_write_timeout(Some(IO_TIMEOUT))).map_err(|e| e.to_string())?;
-        let (conn, connected) = lowbit_websockets::connect(stream, &opts).map_err(|e| format!("handshake failed: {e}"))?;
+        let (conn, connected) =
+            lowbit_websockets::connect(stream, &opts).map_err(|e| format!("handshake failed: {e}"))?;
         if load.deflate && connected.extensions.is_none() {
             return Err("the server declined permessage-deflate".to_owned());
         }

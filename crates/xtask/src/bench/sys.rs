@@ -85,7 +85,8 @@ impl Server {
 /// Whether `exe --help` mentions `flag` (waits 10 s at most: a server that does not know
 /// `--help` would start listening instead).
 pub fn help_mentions(exe: &Path, flag: &str) -> bool {
-    let Ok(mut child) = Command::new(exe).arg("--help").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn()
+    let Ok(mut child) =
+        Command::new(exe).arg("--help").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn()
     else {
         return false;
     };
@@ -188,13 +189,12 @@ pub struct Machine {
 impl Machine {
     pub fn describe() -> Self {
         let cpu = command_output("lscpu", &[])
-            .and_then(|out| {
-                out.lines().find_map(|l| l.strip_prefix("Model name:").map(|m| m.trim().to_owned()))
-            })
+            .and_then(|out| out.lines().find_map(|l| l.strip_prefix("Model name:").map(|m| m.trim().to_owned())))
             .unwrap_or_else(|| "unknown CPU".to_owned());
         let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());
         Self {
-            date: command_output("date", &["-u", "+%Y-%m-%d"]).map_or_else(|| "unknown date".into(), |d| d.trim().into()),
+            date: command_output("date", &["-u", "+%Y-%m-%d"])
+                .map_or_else(|| "unknown date".into(), |d| d.trim().into()),
             cpu,
             cores: cores(),
             rustc: command_output(&rustc, &["--version"]).map_or_else(|| "unknown rustc".into(), |v| v.trim().into()),
