@@ -239,6 +239,19 @@ impl Decoder {
         }
     }
 
+    /// Moves the message just output from the message buffer into `out` by swapping buffers
+    /// (no copy); `out`'s old buffer becomes the decoder's. For drivers that hand messages to
+    /// a caller-owned buffer. Returns `false` (and does nothing) if `out_was` was not a
+    /// message assembled in the message buffer.
+    pub(crate) fn swap_message(&mut self, out_was: &Output, out: &mut Vec<u8>) -> bool {
+        if !matches!(out_was, Output::Data { input: None, .. }) {
+            return false;
+        }
+        std::mem::swap(&mut self.msg, out);
+        // `msg_taken` is still set, so the old buffer now in `msg` is cleared at the next step.
+        true
+    }
+
     fn payload(&self, input: Option<(usize, usize)>) -> &[u8] {
         match input {
             Some((a, b)) => &self.buf[a..b],

@@ -51,23 +51,8 @@ impl Encoder {
     /// Appends one frame to `out`. Control frames must be final and carry at most 125 bytes.
     #[inline]
     pub fn encode_frame(&mut self, is_final: bool, rsv: u8, op: OpCode, payload: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
-        if op.is_control() {
-            if payload.len() > MAX_CONTROL_PAYLOAD {
-                return Err(Error::Misuse(Misuse::ControlPayloadTooLong(payload.len())));
-            }
-            if !is_final {
-                return Err(Error::Misuse(Misuse::FragmentedControl));
-            }
-        }
-        let mask = match self.role {
-            Role::Client => Some(self.keys.next()?),
-            Role::Server => None,
-        };
-        let header = Header { is_final, rsv: rsv & 0x70, op, mask, payload_len: payload.len() as u64 };
-        let mut head = [0; MAX_HEADER_LEN];
-        let n = header.encode(&mut head);
-        out.reserve(n + payload.len());
-        out.extend_from_slice(&head[..n]);
+        out.reserve(MAX_HEADER_LEN + payload.len());
+        let mask = self.encode_header(is_final, rsv, op, payload.len(), out)?;
         match mask {
             None => out.extend_from_slice(payload),
             Some(key) => {
@@ -77,6 +62,30 @@ impl Encoder {
             }
         }
         Ok(())
+    }
+
+    /// Appends only the header of a frame with a `len`-byte payload, and returns the mask key the
+    /// payload must be XORed with (`None` for a server). For a server this lets a large payload
+    /// go to the socket straight from the caller's buffer, in a vectored write after the header.
+    #[inline]
+    pub fn encode_header(&mut self, is_final: bool, rsv: u8, op: OpCode, len: usize, out: &mut Vec<u8>) -> Result<Option<[u8; 4]>, Error> {
+        if op.is_control() {
+            if len > MAX_CONTROL_PAYLOAD {
+                return Err(Error::Misuse(Misuse::ControlPayloadTooLong(len)));
+            }
+            if !is_final {
+                return Err(Error::Misuse(Misuse::FragmentedControl));
+            }
+        }
+        let mask = match self.role {
+            Role::Client => Some(self.keys.next()?),
+            Role::Server => None,
+        };
+        let header = Header { is_final, rsv: rsv & 0x70, op, mask, payload_len: len as u64 };
+        let mut head = [0; MAX_HEADER_LEN];
+        let n = header.encode(&mut head);
+        out.extend_from_slice(&head[..n]);
+        Ok(mask)
     }
 
     /// Appends `payload` as frames of at most `max_chunk` bytes: the first carries `op` and

@@ -162,6 +162,12 @@ impl ReadState {
     /// answered), a pong, or the peer's close (already echoed; nothing is read after it).
     pub(crate) fn read_event<L: Link>(&mut self, link: &mut L, buf: &mut Vec<u8>) -> Result<Got> {
         let out = self.next(link, false)?;
+        if let Output::Data { op, rsv, .. } = out {
+            // A message assembled in the decoder's buffer changes hands instead of being copied.
+            if self.dec.swap_message(&out, buf) {
+                return Ok(Got::Data { is_final: true, rsv, op });
+            }
+        }
         let Self { dec, on_ping, on_pong, on_close, closed, defer_close_reply, owed_close, .. } = self;
         let (got, payload) = match dec.event(out) {
             Event::Message { op, rsv, payload } => (Got::Data { is_final: true, rsv, op }, payload),

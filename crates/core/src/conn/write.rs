@@ -1,7 +1,7 @@
 //! The write state shared by [`Conn`](super::Conn) and [`ConnWriter`](super::ConnWriter): an
 //! encoder, a reused output buffer, and whether our close frame has gone out.
 
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 
 use crate::close::CloseCode;
 use crate::deflate::{Compressor, DeflateConfig, SYNC_TAIL};
@@ -10,10 +10,13 @@ use crate::error::{Error, Result};
 use crate::frame::{OpCode, RSV1};
 use crate::close::CloseFrame;
 use crate::error::Misuse;
-use crate::role::{CHUNK_SIZE_LOW_MEMORY, Config};
+use crate::role::{CHUNK_SIZE_LOW_MEMORY, Config, Role};
 
 /// Frames of a long message are gathered up to this many bytes per `write` call.
 const BATCH: usize = 64 * 1024;
+/// From this size a server's payload is written from the caller's buffer (one vectored
+/// write with the header) instead of being copied after the header.
+const VECTORED: usize = 4096;
 
 pub(crate) struct WriteState {
     enc: Encoder,
@@ -73,6 +76,13 @@ impl WriteState {
             })?;
         }
         self.out.clear();
+        if self.enc.role() == Role::Server && payload.len() >= VECTORED && payload.len() <= self.max_chunk {
+            // Unmasked and large: the payload goes out from the caller's buffer, not a copy.
+            self.enc.encode_header(fin, rsv, op, payload.len(), &mut self.out)?;
+            write_all_vectored(w, &mut [IoSlice::new(&self.out), IoSlice::new(payload)])?;
+            w.flush()?;
+            return Ok(());
+        }
         if op.is_control() || payload.len() <= self.max_chunk {
             self.enc.encode_frame(fin, rsv, op, payload, &mut self.out)?;
         } else {
@@ -208,6 +218,19 @@ impl Deflate {
         }
         Ok(())
     }
+}
+
+/// `Write::write_all` for several buffers (the std one is unstable).
+fn write_all_vectored<W: Write>(w: &mut W, mut bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
+    while !bufs.is_empty() {
+        match w.write_vectored(bufs) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut bufs, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Reads until `buf` is full or `r` ends; returns the bytes read.
