@@ -3,8 +3,10 @@
 
 mod autobahn;
 mod bench;
+mod component;
 mod demo;
 mod json;
+mod node;
 mod test;
 mod util;
 
@@ -19,11 +21,15 @@ commands:
   demo       build and start the echo server, exchange a few messages with it, close
   test       run every test: cargo test, then Autobahn in both roles (12.*/13.* up to 1 KiB)
              [--bless]  record the Autobahn results as autobahn/expected-results.json
-  autobahn   the full Autobahn|Testsuite in both roles, checked against the expected results
-             [--role server|client] [--cases PATTERNS] [--exclude PATTERNS] [--bless]
+  autobahn   the full Autobahn|Testsuite in both roles for every face (native, component,
+             Node, Deno FFI); the native face is checked against the expected results
+             [--face native|component|node] [--role server|client] [--cases PATTERNS]
+             [--exclude PATTERNS] [--bless]
   bench      loopback load test, our echo server vs tungstenite (writes BENCHMARKS.md)
              [--quick] [--duration S] [--warmup S] [--rounds N] [--connections N]
              [--only lowbit|tungstenite|deflate] [--size 20|16384] [--write|--no-write]
+  bench-component  echo through the WebAssembly component vs native (cargo bench -p host-tests)
+  bench-node       npm run bench: our Node/Deno servers vs ws and Deno's built-in server
   criterion  the codec benches (cargo bench -p lowbit-websockets) [-- ARGS for the harness]";
 
 fn main() -> ExitCode {
@@ -34,7 +40,10 @@ fn main() -> ExitCode {
     };
     let mut ctx = Ctx::new();
     let result = match command.as_str() {
-        "demo" => no_args(rest).and_then(|()| demo::run_demo(&ctx)),
+        "demo" => no_args(rest)
+            .and_then(|()| demo::run_demo(&ctx))
+            .and_then(|()| component::demo(&ctx))
+            .and_then(|()| node::demo(&ctx)),
         "test" => match rest {
             [] => test::run_all(&ctx),
             [flag] if flag == "--bless" => {
@@ -45,6 +54,8 @@ fn main() -> ExitCode {
         },
         "autobahn" => autobahn_command(&mut ctx, rest),
         "bench" => bench::run(rest),
+        "bench-component" => no_args(rest).and_then(|()| component::bench(&ctx)),
+        "bench-node" => no_args(rest).and_then(|()| node::bench(&ctx)),
         "criterion" => bench::run_benches(&ctx, rest.strip_prefix(&["--".to_owned()][..]).unwrap_or(rest)),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
@@ -70,6 +81,7 @@ fn no_args(rest: &[String]) -> Result {
 
 fn autobahn_command(ctx: &mut Ctx, rest: &[String]) -> Result {
     let mut sides = Side::BOTH.to_vec();
+    let mut faces = vec!["native", "component", "node"];
     let mut sel = Selection::default();
     let mut it = rest.iter();
     while let Some(arg) = it.next() {
@@ -82,6 +94,13 @@ fn autobahn_command(ctx: &mut Ctx, rest: &[String]) -> Result {
                     other => return Err(format!("--role: expected server or client, not {other:?}")),
                 }
             }
+            "--face" => {
+                let face = value()?;
+                faces.retain(|f| *f == face);
+                if faces.is_empty() {
+                    return Err(format!("--face: expected native, component or node, not {face:?}"));
+                }
+            }
             "--cases" => sel.cases = value()?,
             "--exclude" => sel.exclude = value()?,
             "--bless" => ctx.bless = true,
@@ -89,11 +108,27 @@ fn autobahn_command(ctx: &mut Ctx, rest: &[String]) -> Result {
         }
     }
     let mut failed = Vec::new();
-    for side in sides {
-        println!("\n==> Autobahn {side:?} role");
-        if let Err(e) = autobahn::run_side(ctx, side, &sel) {
+    let mut report = |name: String, result: Result| {
+        if let Err(e) = result {
             println!("{e}");
-            failed.push(format!("{side:?} role: {e}"));
+            failed.push(format!("{name}: {e}"));
+        }
+    };
+    for face in faces {
+        for &side in &sides {
+            println!("\n==> Autobahn {face} {side:?} role");
+            let result = match face {
+                "native" => autobahn::run_side(ctx, side, &sel),
+                "component" => component::build(ctx).and_then(|()| component::autobahn(ctx, side, &sel)),
+                _ => {
+                    let targets: &[node::Target] = match side {
+                        Side::Server => &[node::Target::NodeServer, node::Target::DenoFfiServer],
+                        Side::Client => &[node::Target::NodeClient],
+                    };
+                    targets.iter().try_for_each(|&t| node::autobahn(ctx, t, &sel.exclude))
+                }
+            };
+            report(format!("{face} {side:?} role"), result);
         }
     }
     if failed.is_empty() { Ok(()) } else { Err(failed.join("; ")) }

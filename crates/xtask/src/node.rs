@@ -22,8 +22,6 @@ pub enum Target {
 }
 
 impl Target {
-    pub const ALL: [Target; 3] = [Target::NodeServer, Target::DenoFfiServer, Target::NodeClient];
-
     fn agent(self) -> &'static str {
         match self {
             Target::NodeServer => "lowbit-node",

@@ -31,10 +31,6 @@ impl Histogram {
         self.total += other.total;
     }
 
-    pub fn count(&self) -> u64 {
-        self.total
-    }
-
     /// The value at quantile `q` (0–1): the highest value of the bucket holding it, so the
     /// answer errs high, never low. 0 when nothing was recorded.
     pub fn quantile(&self, q: f64) -> u64 {
