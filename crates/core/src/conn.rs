@@ -128,6 +128,8 @@ impl<S: Read + Write> Conn<S> {
 
     /// Reads one raw frame into `buf`. Control frames are returned too and nothing is
     /// answered automatically; the framing, continuation, UTF-8 and limit rules still apply.
+    /// Compressed frames (RSV1) come out as they are on the wire: with permessage-deflate on,
+    /// do not mix `read_frame` with `read_message`, whose inflater would miss their history.
     pub fn read_frame<'b>(&mut self, buf: &'b mut Vec<u8>) -> Result<Frame<'b>> {
         let (reader, mut link) = self.parts();
         let got = reader.read_frame(&mut link, buf)?;
@@ -202,8 +204,8 @@ impl<S: Read + Write> Conn<S> {
 
     /// Turns permessage-deflate on with a negotiated configuration (see
     /// [`deflate::negotiate`](crate::deflate::negotiate)), or off with `None`. Messages are
-    /// inflated on read (bounded by `max_read_limit`) and compressed on write with miniz_oxide,
-    /// or with `compressor` if given.
+    /// inflated on read (bounded by `max_read_limit`) and compressed on write with the
+    /// configured [`Engine`](crate::deflate::Engine), or with `compressor` if given.
     pub fn set_deflate(&mut self, config: Option<&DeflateConfig>, compressor: Option<Box<dyn Compressor>>) {
         self.reader.set_deflate(config);
         self.writer.set_deflate(config, compressor);

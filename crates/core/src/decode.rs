@@ -84,6 +84,8 @@ pub struct Decoder {
     limit: u64,
     /// RSV bits that a negotiated extension claims on a message's first frame.
     rsv_allowed: u8,
+    /// The bits the caller allowed with `set_reserved_bits` (deflate adds RSV1 to them).
+    rsv_extra: u8,
     buf: Vec<u8>,
     start: usize,
     end: usize,
@@ -118,6 +120,7 @@ impl Decoder {
             role: config.role,
             limit: config.max_read_limit as u64,
             rsv_allowed: 0,
+            rsv_extra: 0,
             buf: vec![0; config.read_buffer_size().max(MAX_HEADER_LEN + MAX_CONTROL_PAYLOAD)],
             start: 0,
             end: 0,
@@ -139,13 +142,14 @@ impl Decoder {
             reset_each: c.decompress_no_context_takeover,
             out: Vec::new(),
         });
-        self.rsv_allowed = if config.is_some() { RSV1 } else { 0 };
+        self.rsv_allowed = self.rsv_extra | if config.is_some() { RSV1 } else { 0 };
     }
 
     /// Lets RSV bits through on the first frame of a message, for a negotiated extension
     /// (`0x40` for permessage-deflate). RSV bits on continuation or control frames stay errors.
     pub fn set_reserved_bits(&mut self, rsv: u8) {
-        self.rsv_allowed = rsv & 0x70;
+        self.rsv_extra = rsv & 0x70;
+        self.rsv_allowed = self.rsv_extra | if self.inflate.is_some() { RSV1 } else { 0 };
     }
 
     /// The free tail of the input buffer, to read socket bytes into. Never empty.
@@ -185,7 +189,12 @@ impl Decoder {
 
     /// Whether a fragmented message, or a frame's payload, is in progress.
     pub fn in_message(&self) -> bool {
-        self.fragment.is_some() || matches!(self.state, State::Payload { .. })
+        self.fragment.is_some() || self.in_payload()
+    }
+
+    /// Whether a frame's payload is being read (after an interrupted read): no header to peek.
+    pub fn in_payload(&self) -> bool {
+        matches!(self.state, State::Payload { .. })
     }
 
     /// Parses the next frame header without consuming anything, or `Ok(None)` if it is not
@@ -373,8 +382,11 @@ impl Decoder {
         }
         self.msg_len += h.payload_len;
         // Reserve what the header announced (already checked against the limit), so a long
-        // message grows the buffer once instead of doubling its way up.
-        let want = self.msg.len().saturating_add(h.payload_len as usize);
+        // message grows the buffer once instead of doubling its way up; but never more than a
+        // few read buffers ahead of what has arrived, so 14 bytes of header cannot make us
+        // allocate a whole message (or overflow with a huge limit).
+        let ahead = usize::try_from(h.payload_len).unwrap_or(usize::MAX).min(self.buf.len() * 16);
+        let want = self.msg.len().saturating_add(ahead);
         if want > self.msg.capacity() {
             self.msg.reserve(want - self.msg.len());
         }
@@ -482,5 +494,40 @@ impl Decoder {
             self.state = State::Done;
         }
         Ok(Output::Control { op: h.op, start: body, end })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deflate::DeflateConfig;
+
+    /// With no practical limit, a header announcing 2^62 bytes must not make the decoder
+    /// reserve (or overflow computing) that much: memory follows the bytes that arrive.
+    #[test]
+    fn a_huge_announced_length_reserves_only_what_arrives() {
+        let mut config = Config::new(Role::Client);
+        config.max_read_limit = usize::MAX;
+        for deflate in [None, Some(DeflateConfig::default())] {
+            let mut dec = Decoder::new(&config);
+            dec.set_deflate(deflate.as_ref());
+            let mut header = vec![0x82 | if deflate.is_some() { RSV1 } else { 0 }, 127];
+            header.extend_from_slice(&(1u64 << 62).to_be_bytes());
+            header.extend_from_slice(&[0u8; 100]);
+            assert_eq!(dec.feed(&header), header.len());
+            assert!(dec.poll_message().unwrap().is_none());
+            assert!(dec.msg.capacity() <= dec.buf.len() * 16 + 100, "reserved {}", dec.msg.capacity());
+        }
+    }
+
+    #[test]
+    fn inflating_under_a_limit_of_usize_max_terminates() {
+        let mut c = crate::deflate::MinizCompressor::new(1);
+        let mut z = Vec::new();
+        crate::deflate::Compressor::compress(&mut c, &[7u8; 100_000], &mut z).unwrap();
+        z.truncate(z.len() - 4);
+        let mut out = Vec::new();
+        crate::deflate::Inflater::new().inflate(&z, &mut out, usize::MAX).unwrap();
+        assert_eq!(out.len(), 100_000);
     }
 }

@@ -248,7 +248,8 @@ impl Inflater {
                 }
                 // Grow geometrically, but never past one byte over the limit: that byte is how
                 // an over-long message is detected without inflating any further.
-                let room = (old.max(input.len() * 2).max(4096)).min(limit + 1 - old);
+                let cap = limit.saturating_sub(old).saturating_add(1);
+                let room = old.max(input.len().saturating_mul(2)).max(4096).min(cap);
                 out.resize(old + room, 0);
                 let (in0, out0) = (self.state.total_in(), self.state.total_out());
                 let status = self.state.decompress(input, &mut out[old..], FlushDecompress::None);

@@ -38,7 +38,7 @@ pub enum Error {
         /// The connection's `max_chunk_size`.
         limit: usize,
     },
-    /// A frame uses a reserved opcode (RFC 6455 §5.2; 1002), or a caller asked to send one.
+    /// A frame uses a reserved opcode (RFC 6455 §5.2; 1002).
     InvalidOpCode(u8),
     /// A control frame carries more than 125 bytes (RFC 6455 §5.5; 1002).
     ControlFramePayloadTooLarge(u64),
@@ -90,6 +90,8 @@ pub enum Misuse {
     InvalidCloseBody,
     /// `stream_message` needs a text or binary opcode.
     NotDataOpcode(u8),
+    /// `read_header` was called while a frame's payload is still being read.
+    MidFrame,
 }
 
 impl fmt::Display for Misuse {
@@ -100,6 +102,7 @@ impl fmt::Display for Misuse {
             Misuse::UnsendableCloseCode(c) => write!(f, "close code {c} must not be sent"),
             Misuse::InvalidCloseBody => f.write_str("a close body is empty or a code plus a UTF-8 reason"),
             Misuse::NotDataOpcode(op) => write!(f, "opcode {op:#x} does not start a message"),
+            Misuse::MidFrame => f.write_str("a frame's payload is still being read: there is no header to read"),
         }
     }
 }

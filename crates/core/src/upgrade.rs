@@ -56,7 +56,9 @@ pub fn accept<S: Read + Write>(stream: S, opts: &AcceptOptions) -> Result<(Conn<
 }
 
 /// [`accept`] with a hook that sees the request first: return `Some(answer)` to override the
-/// default choice (e.g. to refuse by origin with [`Accept::reject`]).
+/// default choice: refuse (e.g. by origin, with [`Accept::reject`]) or pick the subprotocol.
+/// Its `extensions` are ignored: deflate is always negotiated from `opts.deflate`, so what is
+/// advertised is what runs.
 pub fn accept_with<S: Read + Write>(
     mut stream: S,
     opts: &AcceptOptions,
@@ -64,10 +66,15 @@ pub fn accept_with<S: Read + Write>(
 ) -> Result<(Conn<S>, Accepted)> {
     let mut negotiated: Option<DeflateConfig> = None;
     let accepted = handshake::accept(&mut stream, |req| {
-        if let Some(answer) = hook(req) {
-            return answer;
+        let answer = hook(req);
+        if let Some(refusal @ Accept { reject: Some(_), .. }) = answer {
+            return refusal;
         }
-        let protocol = req.protocols().find(|p| opts.protocols.iter().any(|s| s == p)).map(str::to_owned);
+        let protocol = match answer {
+            Some(answer) => answer.protocol,
+            None => req.protocols().find(|p| opts.protocols.iter().any(|s| s == p)).map(str::to_owned),
+        };
+        // Extensions always come from `opts.deflate`, so what is advertised is what runs.
         let extensions = opts.deflate.as_ref().and_then(|d| server_accept(req.extensions(), d)).map(|(response, config)| {
             negotiated = Some(config);
             response

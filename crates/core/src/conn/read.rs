@@ -8,7 +8,7 @@ use super::write::WriteState;
 use crate::close::CloseCode;
 use crate::decode::{Decoder, Event, Output};
 use crate::encode::truncate_reason;
-use crate::error::{Error, Result};
+use crate::error::{Error, Misuse, Result};
 use crate::frame::{Header, OpCode};
 use crate::role::Config;
 
@@ -238,13 +238,13 @@ impl ReadState {
         if self.closed {
             return Err(Error::WebSocketClosed);
         }
+        if self.dec.in_payload() {
+            // Mid-payload (after an interrupted read): there is no header to peek.
+            return Err(Error::Misuse(Misuse::MidFrame));
+        }
         loop {
             match self.dec.peek_header() {
                 Ok(Some(h)) => return Ok(h),
-                Ok(None) if self.dec.in_message() && self.dec.buffered() > 0 => {
-                    // Mid-payload (after an interrupted read): there is no header to peek.
-                    return Err(Error::ExpectedContinuation);
-                }
                 Ok(None) => {}
                 Err(e) => return Err(self.fail(link, e)),
             }

@@ -126,7 +126,7 @@ struct Params {
 }
 
 impl Params {
-    /// Parses the parameters; `None` for an unknown, repeated or out-of-range one.
+    /// Parses the parameters; an error naming an unknown, repeated or out-of-range one.
     fn parse(params: &[Param<'_>], role_of_sender: Role) -> Result<Self, String> {
         let mut out = Params::default();
         let mut seen = [false; 4];
