@@ -25,6 +25,9 @@ pub(crate) struct WriteState {
     max_chunk: usize,
     /// Our close frame has been written: only the close handshake remains.
     pub(crate) close_sent: bool,
+    /// A write failed after part of a message may have reached the wire: the framing can no
+    /// longer be trusted, so nothing more is written.
+    broken: bool,
     /// The two lookahead buffers of `stream_message`, sized on first use and kept.
     lookahead: [Vec<u8>; 2],
 }
@@ -47,6 +50,7 @@ impl WriteState {
             // 0 means the default here too, even when set on the field directly.
             max_chunk: if config.max_chunk_size == 0 { CHUNK_SIZE_LOW_MEMORY } else { config.max_chunk_size },
             close_sent: false,
+            broken: false,
             lookahead: [Vec::new(), Vec::new()],
         }
     }
@@ -62,11 +66,20 @@ impl WriteState {
     }
 
     fn check_open(&self) -> Result<()> {
-        if self.close_sent { Err(Error::WebSocketClosed) } else { Ok(()) }
+        if self.close_sent || self.broken { Err(Error::WebSocketClosed) } else { Ok(()) }
     }
 
     /// Writes one frame, fragmented into `max_chunk_size` pieces if it is longer.
     pub(crate) fn write_frame<W: Write>(&mut self, w: &mut W, fin: bool, rsv: u8, op: OpCode, payload: &[u8]) -> Result<()> {
+        let result = self.write_frame_unguarded(w, fin, rsv, op, payload);
+        // A failed write may have put part of a frame on the wire: write nothing after it.
+        if let Err(Error::Io(_)) = &result {
+            self.broken = true;
+        }
+        result
+    }
+
+    fn write_frame_unguarded<W: Write>(&mut self, w: &mut W, fin: bool, rsv: u8, op: OpCode, payload: &[u8]) -> Result<()> {
         self.check_open()?;
         if op == OpCode::Close && payload.len() <= crate::frame::MAX_CONTROL_PAYLOAD {
             // A close sent by hand is still our close: check it and remember it.
@@ -174,6 +187,8 @@ impl WriteState {
         let (mut cur, mut next) = (&mut a[..chunk], &mut b[..chunk]);
         let mut n = read_full(r, cur)?;
         let (mut op, mut rsv) = (op, rsv);
+        // From here on an error can leave half a message on the wire; cleared on success.
+        self.broken = true;
         loop {
             let m = if n < chunk { 0 } else { read_full(r, next)? };
             let last = m == 0;
@@ -199,6 +214,7 @@ impl WriteState {
             (op, rsv) = (OpCode::Continuation, 0);
         }
         w.flush()?;
+        self.broken = false;
         Ok(())
     }
 }
@@ -245,4 +261,47 @@ fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Accepts `left` bytes, then fails: a connection that dies mid-frame.
+    struct Dying {
+        left: usize,
+    }
+
+    impl Write for Dying {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.left == 0 {
+                return Err(io::ErrorKind::BrokenPipe.into());
+            }
+            let n = buf.len().min(self.left);
+            self.left -= n;
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn nothing_is_written_after_a_write_failed_mid_message() {
+        let mut w = WriteState::new(&Config::new(Role::Server));
+        let mut sink = Dying { left: 10 };
+        assert!(matches!(w.write_frame(&mut sink, true, 0, OpCode::Binary, &[1; 100]), Err(Error::Io(_))));
+        sink.left = usize::MAX;
+        assert!(matches!(w.write_frame(&mut sink, true, 0, OpCode::Binary, b"x"), Err(Error::WebSocketClosed)));
+
+        let mut w = WriteState::new(&Config::new(Role::Server).max_chunk_size(4096));
+        let mut sink = Dying { left: 5000 };
+        let r = w.stream_message(&mut sink, OpCode::Binary, 0, 0, &mut &[2u8; 20_000][..]);
+        assert!(matches!(r, Err(Error::Io(_))));
+        assert!(matches!(w.write_frame(&mut Vec::new(), true, 0, OpCode::Text, b"x"), Err(Error::WebSocketClosed)));
+        // A refused write (misuse) leaves the connection usable.
+        let mut w = WriteState::new(&Config::new(Role::Server));
+        assert!(matches!(w.write_frame(&mut Vec::new(), true, 0, OpCode::Ping, &[0; 126]), Err(Error::Misuse(_))));
+        assert!(w.write_frame(&mut Vec::new(), true, 0, OpCode::Ping, b"ok").is_ok());
+    }
 }
