@@ -10,7 +10,7 @@
 //!   functions `#[inline]` (`inline_only`), and with the proposed `apply_mask` too (`proposed`);
 //! - `proto_encode_client/{1KiB,64KiB}`: a verbatim copy of the `Conn` write path
 //!   (`copy_of_current`, which reproduces the real `Conn`'s byte-at-a-time masking) against
-//!   the same with the proposed `mask::extend_masked` (`proposed`).
+//!   the same with the proposed masking, copy then `apply_mask` in place (`proposed`).
 //!
 //! Nothing here is used by the crate; once a change lands in `src/`, its group can go.
 //!
@@ -139,33 +139,6 @@ mod new_mask {
         for ((o, i), k) in dr.iter_mut().zip(sr).zip(key.iter().cycle()) {
             *o = i ^ k;
         }
-    }
-
-    /// Appends `src` masked to `out` without zero-filling first (`src/encode.rs` does
-    /// `out.resize(len, 0)` and then overwrites it: a memset that is 30% of a 64 KiB masked
-    /// encode).
-    #[inline]
-    pub fn extend_masked(out: &mut Vec<u8>, src: &[u8], key: [u8; 4], offset: usize) {
-        out.reserve(src.len());
-        let key = rotate(key, offset);
-        let mut wide = [0u8; 64];
-        for i in 0..64 {
-            wide[i] = key[i % 4];
-        }
-        let (blocks, rest) = src.as_chunks::<64>();
-        for b in blocks {
-            let mut x = *b;
-            for i in 0..64 {
-                x[i] ^= wide[i];
-            }
-            out.extend_from_slice(&x);
-        }
-        let mut x = [0u8; 64];
-        x[..rest.len()].copy_from_slice(rest);
-        for i in 0..64 {
-            x[i] ^= wide[i];
-        }
-        out.extend_from_slice(&x[..rest.len()]);
     }
 }
 
@@ -635,7 +608,7 @@ fn bench_mask(c: &mut Criterion) {
 
 /// Verbatim copies of the write path of `src/` (`mask::copy_masked`, `encode::MaskKeys`,
 /// `Encoder::encode_frame`, `conn::write::WriteState::write_frame`, `Conn::write_message`,
-/// deflate left out), with one switch: `NEW` masks with the proposed `extend_masked`. The
+/// deflate left out), with one switch: `NEW` masks as the proposed `encode_frame` does. The
 /// real `Conn` (benches/codec.rs `encode_client/*/lowbit_conn`) masks 4–8x slower than the real
 /// `Encoder` alone because, inlined there, `copy_masked` compiles to a byte-at-a-time loop.
 mod faithful {
@@ -727,8 +700,12 @@ mod faithful {
             out.extend_from_slice(&head[..n]);
             match mask {
                 None => out.extend_from_slice(payload),
-                // The proposed `encode_frame`: append masked blocks, no zero-fill first.
-                Some(key) if NEW => super::new_mask::extend_masked(out, payload, key, 0),
+                // The proposed `encode_frame`: copy, then mask in place (no zero-fill).
+                Some(key) if NEW => {
+                    let old = out.len();
+                    out.extend_from_slice(payload);
+                    super::new_mask::apply_mask(&mut out[old..], key, 0);
+                }
                 Some(key) => {
                     let old = out.len();
                     out.resize(old + payload.len(), 0);
@@ -798,16 +775,18 @@ mod faithful {
     }
 }
 
-/// The masked part of `Encoder::encode_frame` without the zero-fill: `src/encode.rs` does
-/// `out.resize(len, 0)` and then overwrites it, a memset that perf puts at 30% of a direct
-/// 64 KiB masked encode.
-fn encode_masked_extend(key: [u8; 4], payload: &[u8], out: &mut Vec<u8>) {
+/// `Encoder::encode_frame` for a masked frame as proposed: copy, then mask in place. `src/`
+/// does `out.resize(len, 0)` (a memset that perf puts at 30% of a fast 64 KiB masked encode)
+/// and then `copy_masked` over it.
+fn encode_masked_proposed(key: [u8; 4], payload: &[u8], out: &mut Vec<u8>) {
     let header = Header { is_final: true, rsv: 0, op: OpCode::Text, mask: Some(key), payload_len: payload.len() as u64 };
     let mut head = [0; MAX_HEADER_LEN];
     let n = header.encode(&mut head);
     out.reserve(n + payload.len());
     out.extend_from_slice(&head[..n]);
-    new_mask::extend_masked(out, payload, key, 0);
+    let old = out.len();
+    out.extend_from_slice(payload);
+    new_mask::apply_mask(&mut out[old..], key, 0);
 }
 
 /// A socket stand-in that copies what it is given (see benches/codec.rs `Sink`).
@@ -871,7 +850,7 @@ fn bench_encode(c: &mut Criterion) {
             b.iter(|| {
                 for _ in 0..n {
                     out.clear();
-                    encode_masked_extend(keys.next().unwrap(), black_box(p), &mut out);
+                    encode_masked_proposed(keys.next().unwrap(), black_box(p), &mut out);
                     s.write_all(&out).unwrap();
                 }
             })
@@ -914,10 +893,6 @@ fn self_check() {
             let mut c = vec![0; len];
             new_mask::copy_masked(&mut c, &data, key, offset);
             assert_eq!(a, c, "copy_masked len {len} offset {offset}");
-            let mut d = vec![9u8; 3];
-            new_mask::extend_masked(&mut d, &data, key, offset);
-            assert_eq!(&d[..3], &[9, 9, 9]);
-            assert_eq!(&d[3..], &a[..], "extend_masked len {len} offset {offset}");
         }
     }
 }

@@ -23,18 +23,14 @@ const AGENT: &str = "lowbit-component";
 /// host binary. Needs `rustup target add wasm32-wasip2`.
 pub fn build(ctx: &Ctx) -> Result {
     run(ctx.cargo().args(["build", "--release", "--target", "wasm32-wasip2", "-p", "lowbit-websockets-component"]))?;
-    run(ctx.cargo().args(["build", "--release", "-p", "lowbit-ws-host"]))?;
+    // The host binary is built with the workspace's full feature set (examples pull in the
+    // dev-dependencies), the same as `cargo test --workspace --release`: wasmtime then builds
+    // once, not once per feature set.
+    ctx.build_examples()?;
     let wasm = component(ctx);
     let size = std::fs::metadata(&wasm).context(format!("cannot stat {}", wasm.display()))?.len();
     println!("component: {} ({} KiB)", wasm.display(), size / 1024);
     Ok(())
-}
-
-/// Builds, then runs host-tests (conformance list, peers, WIT checks) and a smoke run of
-/// the echo benchmark.
-pub fn test(ctx: &Ctx) -> Result {
-    build(ctx)?;
-    run(ctx.cargo().args(["test", "--release", "-p", "host-tests"]))
 }
 
 /// `cargo bench -p host-tests --bench echo`: component vs native echo over loopback TCP.

@@ -58,7 +58,7 @@ impl Ctx {
     /// `cargo test --workspace` does, so after the tests this reuses their build instead of
     /// recompiling dependencies with another feature set.
     pub fn build_examples(&self) -> Result {
-        run(self.cargo().args(["build", "--release", "--workspace", "--examples"]))
+        run(self.cargo().args(["build", "--release", "--workspace", "--bins", "--examples"]))
     }
 }
 
