@@ -5,12 +5,13 @@ Usage (from the repo root, after `cargo bench -p lowbit-websockets`):
 
     python3 crates/core/benches/ratios.py                 # the last run ("new")
     python3 crates/core/benches/ratios.py r1 r2 r3        # best of runs saved with
-                                                          # `-- --save-baseline rN`
+        # cargo bench -p lowbit-websockets --bench codec --bench proto -- --save-baseline rN
+        # (the `--bench` filters keep the lib's libtest harness from seeing criterion's flag)
 
 For each benchmark it takes criterion's median time per iteration (estimates.json), the best
 (lowest) over the baselines named, and prints one Markdown table per family of groups: time,
 throughput, and speed relative to tungstenite and to fastwebsockets (>1 = faster than that
-library). Best-of-N is used because this machine is shared: other jobs only ever make a run
+library); `proto_*` groups (benches/proto.rs) are shown relative to their `current` variant. Best-of-N is used because this machine is shared: other jobs only ever make a run
 slower, never faster.
 """
 

@@ -153,6 +153,7 @@ impl Decoder {
     }
 
     /// The free tail of the input buffer, to read socket bytes into. Never empty.
+    #[inline]
     pub fn read_buf(&mut self) -> &mut [u8] {
         if self.start == self.end {
             self.start = 0;
@@ -168,6 +169,7 @@ impl Decoder {
     }
 
     /// Marks `n` bytes of [`Decoder::read_buf`] as filled.
+    #[inline]
     pub fn advance(&mut self, n: usize) {
         self.end = (self.end + n).min(self.buf.len());
     }
@@ -216,6 +218,7 @@ impl Decoder {
     }
 
     /// Shapes a step's output (from a message-mode step) as an [`Event`].
+    #[inline]
     pub(crate) fn event(&self, out: Output) -> Event<'_> {
         match out {
             Output::Data { op, rsv, input, .. } => Event::Message { op, rsv, payload: self.payload(input) },
@@ -261,6 +264,7 @@ impl Decoder {
         true
     }
 
+    #[inline]
     fn payload(&self, input: Option<(usize, usize)>) -> &[u8] {
         match input {
             Some((a, b)) => &self.buf[a..b],
@@ -268,6 +272,7 @@ impl Decoder {
         }
     }
 
+    #[inline]
     fn parse_header(&self) -> Result<Option<(Header, usize)>, Error> {
         let Some((h, len)) = Header::parse(&self.buf[self.start..self.end])? else { return Ok(None) };
         let allowed = if h.op.is_data() { self.rsv_allowed } else { 0 };
@@ -307,6 +312,7 @@ impl Decoder {
     }
 
     /// One decoding step; the output holds indices, not borrows, so a driver can loop on it.
+    #[inline]
     pub(crate) fn step(&mut self, frames: bool) -> Result<Option<Output>, Error> {
         if self.msg_taken {
             self.msg.clear();
@@ -319,6 +325,7 @@ impl Decoder {
         result
     }
 
+    #[inline]
     fn step_inner(&mut self, frames: bool) -> Result<Option<Output>, Error> {
         loop {
             match self.state {
@@ -417,6 +424,7 @@ impl Decoder {
     }
 
     /// A whole data frame sitting in the input buffer: unmask and validate it where it lies.
+    #[inline]
     fn in_place(&mut self, h: Header, body: usize, frames: bool) -> Result<Output, Error> {
         let end = body + h.payload_len as usize;
         let payload = &mut self.buf[body..end];
