@@ -52,9 +52,12 @@ fn main() {
     // `cargo bench` passes `--bench`; a filter or `--test` (from `cargo test --benches`)
     // means a smoke run.
     let smoke = std::env::args().any(|a| a == "--test");
-    let scale: f64 = std::env::var("ECHO_BENCH_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(if smoke { 0.01 } else { 1.0 });
+    let scale: f64 =
+        std::env::var("ECHO_BENCH_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(if smoke { 0.01 } else { 1.0 });
     let native = native_server(false, LIMITS);
-    println!("| size | native RTT | component RTT | overhead / msg | native MB/s | component MB/s | component / native time |");
+    println!(
+        "| size | native RTT | component RTT | overhead / msg | native MB/s | component MB/s | component / native time |"
+    );
     println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for (size, n) in [(16usize, 5_000usize), (1024, 5_000), (64 << 10, 500), (1 << 20, 50)] {
         let n = ((n as f64 * scale) as usize).max(5);

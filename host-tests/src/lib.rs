@@ -216,7 +216,10 @@ pub fn parse_server_frames(bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
 
 /// The close code in the first close frame among `frames` (`Some(1005)` for an empty body).
 pub fn close_code_of(frames: &[(u8, Vec<u8>)]) -> Option<u16> {
-    frames.iter().find(|(op, _)| *op == 8).map(|(_, p)| if p.len() >= 2 { u16::from_be_bytes([p[0], p[1]]) } else { 1005 })
+    frames
+        .iter()
+        .find(|(op, _)| *op == 8)
+        .map(|(_, p)| if p.len() >= 2 { u16::from_be_bytes([p[0], p[1]]) } else { 1005 })
 }
 
 /// A Python interpreter with `websockets` installed: `target/py-venv`, created (python3 -m

@@ -45,7 +45,8 @@ fn component_client_round_trip(addr: std::net::SocketAddr, deflate: bool) -> Opt
         protocols: vec![],
         deflate: deflate.then(default_deflate),
     };
-    let (conn, connected) = session.connect(TcpStream::connect(addr).expect("connect"), &options).expect("no trap").expect("handshake");
+    let (conn, connected) =
+        session.connect(TcpStream::connect(addr).expect("connect"), &options).expect("no trap").expect("handshake");
     for (text, p) in payloads() {
         let op = if text { Opcode::Text } else { Opcode::Binary };
         session.write_message(conn, op, &p).expect("no trap").expect("write");
@@ -61,7 +62,8 @@ fn component_client_round_trip(addr: std::net::SocketAddr, deflate: bool) -> Opt
 #[test]
 fn tungstenite_client_against_component_server() {
     let (addr, server) = component_server(accept_options(LIMITS, false));
-    let (mut ws, _) = tungstenite::client(format!("ws://{addr}/"), TcpStream::connect(addr).unwrap()).expect("handshake");
+    let (mut ws, _) =
+        tungstenite::client(format!("ws://{addr}/"), TcpStream::connect(addr).unwrap()).expect("handshake");
     for (text, p) in payloads() {
         let msg = if text { T::text(String::from_utf8(p.clone()).unwrap()) } else { T::binary(p.clone()) };
         ws.send(msg).unwrap();
@@ -212,7 +214,9 @@ fn component_client_against_python_server_without_deflate() {
 
 #[test]
 fn garbage_and_bad_handshakes_never_trap() {
-    for bytes in [&b"\r\n\r\n"[..], b"GET / HTTP/1.0\r\n\r\n", b"POST / HTTP/1.1\r\nHost: x\r\n\r\n", &[0xffu8; 20000][..], b""] {
+    for bytes in
+        [&b"\r\n\r\n"[..], b"GET / HTTP/1.0\r\n\r\n", b"POST / HTTP/1.1\r\nHost: x\r\n\r\n", &[0xffu8; 20000][..], b""]
+    {
         let (addr, server) = component_server(accept_options(LIMITS, true));
         let mut tcp = TcpStream::connect(addr).unwrap();
         tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();

@@ -162,7 +162,6 @@ impl deflate::Guest for Component {
     }
 }
 
-
 impl handshake::Guest for Component {
     fn accept(
         input: InputStream,
@@ -170,7 +169,8 @@ impl handshake::Guest for Component {
         options: handshake::AcceptOptions,
     ) -> Result<(framing::Connection, handshake::Accepted), Error> {
         let deflate = options.deflate.map(options_in);
-        let opts = AcceptOptions { config: config(Role::Server, options.limits), deflate, protocols: options.protocols };
+        let opts =
+            AcceptOptions { config: config(Role::Server, options.limits), deflate, protocols: options.protocols };
         // `accept_with` negotiates deflate itself but does not hand the configuration back;
         // the hook asks the same core function with the same input so the WIT side can
         // report it. (A `Conn::deflate_config` accessor in core would remove this.)
@@ -203,7 +203,8 @@ impl handshake::Guest for Component {
             protocols: options.protocols,
             deflate,
         };
-        let (conn, connected) = lowbit_websockets::connect(io::Streams::new(input, output), &opts).map_err(error_out)?;
+        let (conn, connected) =
+            lowbit_websockets::connect(io::Streams::new(input, output), &opts).map_err(error_out)?;
         // Same check `connect` just passed, asked again to report the configuration.
         let negotiated = match &deflate {
             Some(d) => client_verify(connected.extensions.as_deref(), d).ok().flatten(),

@@ -45,7 +45,8 @@ use tungstenite::{Message, Utf8Bytes};
 /// A chat-style JSON line, about 90% ASCII: the kind of text a WebSocket carries. Repeated
 /// and cut on a character boundary to the wanted length, so every size is valid UTF-8 with
 /// multi-byte characters all the way through (no validator gets a pure-ASCII fast path).
-const PATTERN: &str = "{\"user\":\"zoë\",\"text\":\"hello wörld, see you at 10:30 — ok?\",\"ts\":1718000000,\"tags\":[\"chat\",\"π\"]}\n";
+const PATTERN: &str =
+    "{\"user\":\"zoë\",\"text\":\"hello wörld, see you at 10:30 — ok?\",\"ts\":1718000000,\"tags\":[\"chat\",\"π\"]}\n";
 
 fn text(len: usize) -> &'static str {
     let mut s = String::with_capacity(len);
@@ -306,7 +307,11 @@ fn tungstenite_apply_mask(buf: &mut [u8], mask: [u8; 4]) {
     fallback(prefix, mask);
     let head = prefix.len() & 3;
     let mask_u32 = if head > 0 {
-        if cfg!(target_endian = "big") { mask_u32.rotate_left(8 * head as u32) } else { mask_u32.rotate_right(8 * head as u32) }
+        if cfg!(target_endian = "big") {
+            mask_u32.rotate_left(8 * head as u32)
+        } else {
+            mask_u32.rotate_right(8 * head as u32)
+        }
     } else {
         mask_u32
     };
@@ -426,7 +431,8 @@ fn bench_decode(c: &mut Criterion) {
         });
 
         let (stream, pos) = Replay::new(&src);
-        let mut ws = tungstenite::WebSocket::from_raw_socket(stream, tungstenite::protocol::Role::Server, Some(tung_config()));
+        let mut ws =
+            tungstenite::WebSocket::from_raw_socket(stream, tungstenite::protocol::Role::Server, Some(tung_config()));
         assert_eq!(tung_decode(&mut ws, s.n), expect);
         g.bench_function("tungstenite", |b| {
             b.iter(|| {
@@ -559,7 +565,14 @@ fn bench_encode(c: &mut Criterion) {
             let payload = text(s.len);
             let mut g = c.benchmark_group(format!("{group}/{}", s.name));
             g.throughput(throughput(&s));
-            let head = if role == Role::Client { 4 } else { 0 } + if s.len < 126 { 2 } else if s.len <= 0xffff { 4 } else { 10 };
+            let head = if role == Role::Client { 4 } else { 0 }
+                + if s.len < 126 {
+                    2
+                } else if s.len <= 0xffff {
+                    4
+                } else {
+                    10
+                };
             let wire = (head + s.len) * s.n;
 
             let mut enc = Encoder::new(role);
@@ -567,7 +580,9 @@ fn bench_encode(c: &mut Criterion) {
             let mut sink = Sink::new();
             lowbit_encode(&mut enc, &mut out, &mut sink, payload.as_bytes(), s.n);
             assert_eq!(sink.written, wire);
-            g.bench_function("lowbit", |b| b.iter(|| lowbit_encode(&mut enc, &mut out, &mut sink, payload.as_bytes(), s.n)));
+            g.bench_function("lowbit", |b| {
+                b.iter(|| lowbit_encode(&mut enc, &mut out, &mut sink, payload.as_bytes(), s.n))
+            });
 
             // max_chunk_size = the message size, so Conn writes one frame like the others.
             let config = Config::new(role).max_chunk_size(s.len.max(4096));
@@ -576,7 +591,11 @@ fn bench_encode(c: &mut Criterion) {
             assert_eq!(conn.get_ref().written, wire);
             g.bench_function("lowbit_conn", |b| b.iter(|| lowbit_conn_encode(&mut conn, payload.as_bytes(), s.n)));
 
-            let trole = if role == Role::Client { tungstenite::protocol::Role::Client } else { tungstenite::protocol::Role::Server };
+            let trole = if role == Role::Client {
+                tungstenite::protocol::Role::Client
+            } else {
+                tungstenite::protocol::Role::Server
+            };
             let mut ws = tungstenite::WebSocket::from_raw_socket(Sink::new(), trole, Some(tung_config()));
             tung_encode(&mut ws, payload, s.n);
             assert_eq!(ws.get_ref().written, wire);
@@ -640,7 +659,14 @@ fn lowbit_echo(p: &mut LowbitPair, payload: &[u8], n: usize) -> usize {
     bytes
 }
 
-fn lowbit_conn_echo(client: &mut Conn<End>, server: &mut Conn<End>, cbuf: &mut Vec<u8>, sbuf: &mut Vec<u8>, payload: &[u8], n: usize) -> usize {
+fn lowbit_conn_echo(
+    client: &mut Conn<End>,
+    server: &mut Conn<End>,
+    cbuf: &mut Vec<u8>,
+    sbuf: &mut Vec<u8>,
+    payload: &[u8],
+    n: usize,
+) -> usize {
     let mut bytes = 0;
     for _ in 0..n {
         client.write_message(OpCode::Text, black_box(payload)).expect("write");
@@ -652,7 +678,12 @@ fn lowbit_conn_echo(client: &mut Conn<End>, server: &mut Conn<End>, cbuf: &mut V
     bytes
 }
 
-fn tung_echo(client: &mut tungstenite::WebSocket<End>, server: &mut tungstenite::WebSocket<End>, payload: &'static str, n: usize) -> usize {
+fn tung_echo(
+    client: &mut tungstenite::WebSocket<End>,
+    server: &mut tungstenite::WebSocket<End>,
+    payload: &'static str,
+    n: usize,
+) -> usize {
     let mut bytes = 0;
     for _ in 0..n {
         client.send(Message::Text(Utf8Bytes::from_static(black_box(payload)))).expect("send");
@@ -709,7 +740,10 @@ fn bench_echo(c: &mut Criterion) {
         // One frame per message, like the other two (Conn's default max_chunk_size, 4 KiB,
         // would split 64 KiB into 16 frames).
         let (ce, se) = pipe_pair();
-        let mut client = Conn::with_config(ce, Config::new(Role::Client).max_read_limit(READ_LIMIT_LARGE).max_chunk_size(s.len.max(4096)));
+        let mut client = Conn::with_config(
+            ce,
+            Config::new(Role::Client).max_read_limit(READ_LIMIT_LARGE).max_chunk_size(s.len.max(4096)),
+        );
         let mut server = Conn::with_config(se, server_config().max_chunk_size(s.len.max(4096)));
         let (mut cbuf, mut sbuf) = (Vec::new(), Vec::new());
         assert_eq!(lowbit_conn_echo(&mut client, &mut server, &mut cbuf, &mut sbuf, payload.as_bytes(), s.n), expect);
@@ -718,8 +752,10 @@ fn bench_echo(c: &mut Criterion) {
         });
 
         let (ce, se) = pipe_pair();
-        let mut client = tungstenite::WebSocket::from_raw_socket(ce, tungstenite::protocol::Role::Client, Some(tung_config()));
-        let mut server = tungstenite::WebSocket::from_raw_socket(se, tungstenite::protocol::Role::Server, Some(tung_config()));
+        let mut client =
+            tungstenite::WebSocket::from_raw_socket(ce, tungstenite::protocol::Role::Client, Some(tung_config()));
+        let mut server =
+            tungstenite::WebSocket::from_raw_socket(se, tungstenite::protocol::Role::Server, Some(tung_config()));
         assert_eq!(tung_echo(&mut client, &mut server, payload, s.n), expect);
         g.bench_function("tungstenite", |b| b.iter(|| tung_echo(&mut client, &mut server, payload, s.n)));
 
@@ -733,10 +769,18 @@ fn bench_echo(c: &mut Criterion) {
         g.bench_function("tungstenite_rb4k", |b| b.iter(|| tung_echo(&mut client, &mut server, payload, s.n)));
 
         let (ce, se) = pipe_pair();
-        let mut client = fastwebsockets::FragmentCollector::new(fastwebsockets::WebSocket::after_handshake(ce, fastwebsockets::Role::Client));
-        let mut server = fastwebsockets::FragmentCollector::new(fastwebsockets::WebSocket::after_handshake(se, fastwebsockets::Role::Server));
+        let mut client = fastwebsockets::FragmentCollector::new(fastwebsockets::WebSocket::after_handshake(
+            ce,
+            fastwebsockets::Role::Client,
+        ));
+        let mut server = fastwebsockets::FragmentCollector::new(fastwebsockets::WebSocket::after_handshake(
+            se,
+            fastwebsockets::Role::Server,
+        ));
         assert_eq!(fast_echo(&rt, &mut client, &mut server, payload.as_bytes(), s.n), expect);
-        g.bench_function("fastwebsockets", |b| b.iter(|| fast_echo(&rt, &mut client, &mut server, payload.as_bytes(), s.n)));
+        g.bench_function("fastwebsockets", |b| {
+            b.iter(|| fast_echo(&rt, &mut client, &mut server, payload.as_bytes(), s.n))
+        });
         g.finish();
     }
 }

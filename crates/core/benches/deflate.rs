@@ -18,8 +18,14 @@ fn json_like(len: usize) -> Vec<u8> {
     let mut i = 0u64;
     while out.len() < len {
         out.extend_from_slice(
-            format!(r#"{{"id":{i},"name":"user{}","active":{},"score":{}.{}}},"#, i % 97, i % 3 == 0, i * 37 % 1000, i % 10)
-                .as_bytes(),
+            format!(
+                r#"{{"id":{i},"name":"user{}","active":{},"score":{}.{}}},"#,
+                i % 97,
+                i % 3 == 0,
+                i * 37 % 1000,
+                i % 10
+            )
+            .as_bytes(),
         );
         i += 1;
     }

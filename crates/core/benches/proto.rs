@@ -30,7 +30,8 @@ use lowbit_websockets::{Config, Decoder, Encoder, Event, READ_LIMIT_LARGE, Role}
 // Fixtures (the same text and framing as benches/codec.rs)
 // ---------------------------------------------------------------------------------------------
 
-const PATTERN: &str = "{\"user\":\"zoë\",\"text\":\"hello wörld, see you at 10:30 — ok?\",\"ts\":1718000000,\"tags\":[\"chat\",\"π\"]}\n";
+const PATTERN: &str =
+    "{\"user\":\"zoë\",\"text\":\"hello wörld, see you at 10:30 — ok?\",\"ts\":1718000000,\"tags\":[\"chat\",\"π\"]}\n";
 
 fn text(len: usize) -> String {
     let mut s = String::with_capacity(len);
@@ -249,7 +250,10 @@ mod new_utf8 {
             for a in 0..=bytes.len() {
                 for b in a..=bytes.len() {
                     let mut v = Utf8Validator::new();
-                    let ok = v.feed(&bytes[..a]).is_ok() && v.feed(&bytes[a..b]).is_ok() && v.feed(&bytes[b..]).is_ok() && v.finish().is_ok();
+                    let ok = v.feed(&bytes[..a]).is_ok()
+                        && v.feed(&bytes[a..b]).is_ok()
+                        && v.feed(&bytes[b..]).is_ok()
+                        && v.finish().is_ok();
                     assert_eq!(ok, whole, "{bytes:x?} cut at {a},{b}");
                 }
             }
@@ -426,7 +430,10 @@ mod proto_decode {
                     match op {
                         OpCode::Ping => Event::Ping(body),
                         OpCode::Pong => Event::Pong(body),
-                        _ => Event::Close { frame: CloseFrame::parse(body).unwrap_or(CloseFrame { code: None, reason: "" }), body },
+                        _ => Event::Close {
+                            frame: CloseFrame::parse(body).unwrap_or(CloseFrame { code: None, reason: "" }),
+                            body,
+                        },
                     }
                 }
             }
@@ -500,7 +507,9 @@ mod proto_decode {
                             Some(key) => K::extend_unmasked(&mut self.msg, src, key, offset),
                             None => self.msg.extend_from_slice(src),
                         }
-                        if matches!(self.fragment, Some((OpCode::Text, 0))) && !K::feed(&mut self.utf8, &self.msg[old..]) {
+                        if matches!(self.fragment, Some((OpCode::Text, 0)))
+                            && !K::feed(&mut self.utf8, &self.msg[old..])
+                        {
                             return Err(Error::InvalidUtf8);
                         }
                         self.start += n;
@@ -680,7 +689,14 @@ mod faithful {
 
     impl<const NEW: bool> Encoder<NEW> {
         #[inline]
-        pub fn encode_frame(&mut self, is_final: bool, rsv: u8, op: OpCode, payload: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+        pub fn encode_frame(
+            &mut self,
+            is_final: bool,
+            rsv: u8,
+            op: OpCode,
+            payload: &[u8],
+            out: &mut Vec<u8>,
+        ) -> Result<(), Error> {
             if op.is_control() {
                 if payload.len() > MAX_CONTROL_PAYLOAD {
                     return Err(Error::WebSocketClosed); // src: a misuse error
@@ -731,7 +747,17 @@ mod faithful {
         }
 
         pub fn write_message(&mut self, op: OpCode, payload: &[u8]) -> Result<(), Error> {
-            write_frame(&mut self.enc, &mut self.out, self.max_chunk, self.close_sent, &mut self.stream, true, 0, op, payload)
+            write_frame(
+                &mut self.enc,
+                &mut self.out,
+                self.max_chunk,
+                self.close_sent,
+                &mut self.stream,
+                true,
+                0,
+                op,
+                payload,
+            )
         }
     }
 
@@ -779,7 +805,8 @@ mod faithful {
 /// does `out.resize(len, 0)` (a memset that perf puts at 30% of a fast 64 KiB masked encode)
 /// and then `copy_masked` over it.
 fn encode_masked_proposed(key: [u8; 4], payload: &[u8], out: &mut Vec<u8>) {
-    let header = Header { is_final: true, rsv: 0, op: OpCode::Text, mask: Some(key), payload_len: payload.len() as u64 };
+    let header =
+        Header { is_final: true, rsv: 0, op: OpCode::Text, mask: Some(key), payload_len: payload.len() as u64 };
     let mut head = [0; MAX_HEADER_LEN];
     let n = header.encode(&mut head);
     out.reserve(n + payload.len());
@@ -823,14 +850,21 @@ fn bench_encode(c: &mut Criterion) {
         let sink = || Sink { scratch: Vec::with_capacity(512 << 10) };
         let chunk = len.max(4096);
 
-        let mut conn = lowbit_websockets::Conn::with_config(ReadNothing(sink()), Config::new(Role::Client).max_chunk_size(chunk));
-        g.bench_function("current", |b| b.iter(|| (0..n).for_each(|_| conn.write_message(OpCode::Text, black_box(p)).unwrap())));
+        let mut conn =
+            lowbit_websockets::Conn::with_config(ReadNothing(sink()), Config::new(Role::Client).max_chunk_size(chunk));
+        g.bench_function("current", |b| {
+            b.iter(|| (0..n).for_each(|_| conn.write_message(OpCode::Text, black_box(p)).unwrap()))
+        });
 
         let mut f0 = faithful::Conn::<_, false>::new(sink(), Role::Client, chunk);
-        g.bench_function("copy_of_current", |b| b.iter(|| (0..n).for_each(|_| f0.write_message(OpCode::Text, black_box(p)).unwrap())));
+        g.bench_function("copy_of_current", |b| {
+            b.iter(|| (0..n).for_each(|_| f0.write_message(OpCode::Text, black_box(p)).unwrap()))
+        });
 
         let mut f1 = faithful::Conn::<_, true>::new(sink(), Role::Client, chunk);
-        g.bench_function("proposed", |b| b.iter(|| (0..n).for_each(|_| f1.write_message(OpCode::Text, black_box(p)).unwrap())));
+        g.bench_function("proposed", |b| {
+            b.iter(|| (0..n).for_each(|_| f1.write_message(OpCode::Text, black_box(p)).unwrap()))
+        });
 
         // The Encoder alone (no Conn), as it is and with the zero-fill dropped.
         let mut out = Vec::new();
@@ -857,7 +891,6 @@ fn bench_encode(c: &mut Criterion) {
         });
         g.finish();
     }
-
 }
 
 /// `Conn` needs `Read`; the encode benches never read.
@@ -921,8 +954,12 @@ fn bench_utf8(c: &mut Criterion) {
             v.finish().unwrap();
         })
     });
-    g.bench_function("basic_whole_reference", |b| b.iter(|| simdutf8::basic::from_utf8(black_box(t.as_bytes())).unwrap().len()));
-    g.bench_function("compat_whole_reference", |b| b.iter(|| simdutf8::compat::from_utf8(black_box(t.as_bytes())).unwrap().len()));
+    g.bench_function("basic_whole_reference", |b| {
+        b.iter(|| simdutf8::basic::from_utf8(black_box(t.as_bytes())).unwrap().len())
+    });
+    g.bench_function("compat_whole_reference", |b| {
+        b.iter(|| simdutf8::compat::from_utf8(black_box(t.as_bytes())).unwrap().len())
+    });
     g.finish();
 }
 

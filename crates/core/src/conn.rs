@@ -86,12 +86,18 @@ impl<S: Read + Write> Conn<S> {
     /// (0 = [`READ_LIMIT_STANDARD`](crate::READ_LIMIT_STANDARD)); `max_chunk_size` bounds
     /// every frame written (0 = [`CHUNK_SIZE_LOW_MEMORY`](crate::CHUNK_SIZE_LOW_MEMORY)).
     pub fn new(stream: S, max_read_limit: usize, max_chunk_size: usize) -> Self {
-        Self::with_config(stream, Config::new(Role::Server).max_read_limit(max_read_limit).max_chunk_size(max_chunk_size))
+        Self::with_config(
+            stream,
+            Config::new(Role::Server).max_read_limit(max_read_limit).max_chunk_size(max_chunk_size),
+        )
     }
 
     /// Wraps an upgraded client-side stream; limits as in [`Conn::new`].
     pub fn new_client(stream: S, max_read_limit: usize, max_chunk_size: usize) -> Self {
-        Self::with_config(stream, Config::new(Role::Client).max_read_limit(max_read_limit).max_chunk_size(max_chunk_size))
+        Self::with_config(
+            stream,
+            Config::new(Role::Client).max_read_limit(max_read_limit).max_chunk_size(max_chunk_size),
+        )
     }
 
     /// Wraps a stream with explicit settings.
@@ -262,6 +268,9 @@ impl<S: Read + Write + TryClone> Conn<S> {
 
 impl<S> std::fmt::Debug for Conn<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Conn").field("closed", &self.reader.closed).field("close_sent", &self.writer.close_sent).finish()
+        f.debug_struct("Conn")
+            .field("closed", &self.reader.closed)
+            .field("close_sent", &self.writer.close_sent)
+            .finish()
     }
 }

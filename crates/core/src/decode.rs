@@ -227,7 +227,10 @@ impl Decoder {
                 match op {
                     OpCode::Ping => Event::Ping(body),
                     OpCode::Pong => Event::Pong(body),
-                    _ => Event::Close { frame: CloseFrame::parse(body).unwrap_or(CloseFrame { code: None, reason: "" }), body },
+                    _ => Event::Close {
+                        frame: CloseFrame::parse(body).unwrap_or(CloseFrame { code: None, reason: "" }),
+                        body,
+                    },
                 }
             }
         }
@@ -245,9 +248,7 @@ impl Decoder {
     pub(crate) fn frame(&self, out: Output) -> Frame<'_> {
         match out {
             Output::Data { is_final, rsv, op, input } => Frame { is_final, rsv, op, payload: self.payload(input) },
-            Output::Control { op, start, end } => {
-                Frame { is_final: true, rsv: 0, op, payload: &self.buf[start..end] }
-            }
+            Output::Control { op, start, end } => Frame { is_final: true, rsv: 0, op, payload: &self.buf[start..end] },
         }
     }
 

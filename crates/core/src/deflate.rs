@@ -175,7 +175,9 @@ impl ZlibRsCompressor {
     /// A compressor at `level` (0–9) writing with a window of `window_bits` (9–15).
     pub fn new(level: u8, window_bits: u8) -> Self {
         let bits = window_bits.clamp(9, 15);
-        Self { inner: flate2::Compress::new_with_window_bits(flate2::Compression::new(level.min(9) as u32), false, bits) }
+        Self {
+            inner: flate2::Compress::new_with_window_bits(flate2::Compression::new(level.min(9) as u32), false, bits),
+        }
     }
 }
 

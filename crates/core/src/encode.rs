@@ -50,7 +50,14 @@ impl Encoder {
 
     /// Appends one frame to `out`. Control frames must be final and carry at most 125 bytes.
     #[inline]
-    pub fn encode_frame(&mut self, is_final: bool, rsv: u8, op: OpCode, payload: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+    pub fn encode_frame(
+        &mut self,
+        is_final: bool,
+        rsv: u8,
+        op: OpCode,
+        payload: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
         out.reserve(MAX_HEADER_LEN + payload.len());
         let mask = self.encode_header(is_final, rsv, op, payload.len(), out)?;
         match mask {
@@ -70,7 +77,14 @@ impl Encoder {
     /// payload must be XORed with (`None` for a server). For a server this lets a large payload
     /// go to the socket straight from the caller's buffer, in a vectored write after the header.
     #[inline]
-    pub fn encode_header(&mut self, is_final: bool, rsv: u8, op: OpCode, len: usize, out: &mut Vec<u8>) -> Result<Option<[u8; 4]>, Error> {
+    pub fn encode_header(
+        &mut self,
+        is_final: bool,
+        rsv: u8,
+        op: OpCode,
+        len: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<Option<[u8; 4]>, Error> {
         if op.is_control() {
             if len > MAX_CONTROL_PAYLOAD {
                 return Err(Error::Misuse(Misuse::ControlPayloadTooLong(len)));

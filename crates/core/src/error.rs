@@ -129,8 +129,14 @@ impl Error {
             | InvalidPayloadLength
             | InvalidCloseCode(_)
             | InvalidClosePayload => CloseCode::PROTOCOL_ERROR,
-            WebSocketClosed | ChunkSizeExceeded { .. } | FrameBufferTooSmall { .. } | AbnormalClosure | Misuse(_) | Io(_)
-            | Handshake(_) | Negotiation(_) => return None,
+            WebSocketClosed
+            | ChunkSizeExceeded { .. }
+            | FrameBufferTooSmall { .. }
+            | AbnormalClosure
+            | Misuse(_)
+            | Io(_)
+            | Handshake(_)
+            | Negotiation(_) => return None,
         })
     }
 

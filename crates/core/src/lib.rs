@@ -41,8 +41,8 @@ pub mod utf8;
 pub use close::{CloseCode, CloseFrame};
 pub use conn::{Conn, ConnReader, ConnWriter, Frame};
 pub use decode::{Decoder, Event};
-pub use encode::Encoder;
 pub use deflate::{DeflateConfig, DeflateOptions};
+pub use encode::Encoder;
 pub use error::{Error, Misuse, Result};
 pub use frame::{Header, OpCode};
 pub use role::{

@@ -84,7 +84,11 @@ impl Session {
     }
 
     /// [`Session::new`] with a compressor of your own.
-    pub fn with_compressor(config: Config, deflate: Option<&DeflateConfig>, compressor: Option<Box<dyn Compressor>>) -> Self {
+    pub fn with_compressor(
+        config: Config,
+        deflate: Option<&DeflateConfig>,
+        compressor: Option<Box<dyn Compressor>>,
+    ) -> Self {
         let mut reader = ReadState::new(&config, &[]);
         reader.set_deflate(deflate);
         let mut writer = WriteState::new(&config);
@@ -109,7 +113,8 @@ impl Session {
                 Got::Ping => SessionEvent::Ping(payload),
                 Got::Pong => SessionEvent::Pong(payload),
                 Got::Close => {
-                    let frame = crate::close::CloseFrame::parse(payload).unwrap_or(crate::close::CloseFrame { code: None, reason: "" });
+                    let frame = crate::close::CloseFrame::parse(payload)
+                        .unwrap_or(crate::close::CloseFrame { code: None, reason: "" });
                     SessionEvent::Close { code: frame.code_or_no_status(), reason: frame.reason }
                 }
             });
@@ -265,7 +270,10 @@ mod tests {
         server.reply_close().unwrap();
         assert!(server.is_finished());
         let back = events(&mut client, &server.take_output());
-        assert_eq!(back, ["Message { op: Text, payload: [108, 97, 115, 116] }", "Close { code: CloseCode(1000), reason: \"\" }"]);
+        assert_eq!(
+            back,
+            ["Message { op: Text, payload: [108, 97, 115, 116] }", "Close { code: CloseCode(1000), reason: \"\" }"]
+        );
         server.reply_close().unwrap(); // nothing owed any more
 
         // A violation's close is held the same way, after the message before it.

@@ -44,7 +44,13 @@ pub struct ConnectOptions {
 
 impl Default for ConnectOptions {
     fn default() -> Self {
-        Self { config: Config::new(Role::Client), host: String::new(), path: "/".into(), protocols: Vec::new(), deflate: None }
+        Self {
+            config: Config::new(Role::Client),
+            host: String::new(),
+            path: "/".into(),
+            protocols: Vec::new(),
+            deflate: None,
+        }
     }
 }
 
@@ -75,10 +81,11 @@ pub fn accept_with<S: Read + Write>(
             None => req.protocols().find(|p| opts.protocols.iter().any(|s| s == p)).map(str::to_owned),
         };
         // Extensions always come from `opts.deflate`, so what is advertised is what runs.
-        let extensions = opts.deflate.as_ref().and_then(|d| server_accept(req.extensions(), d)).map(|(response, config)| {
-            negotiated = Some(config);
-            response
-        });
+        let extensions =
+            opts.deflate.as_ref().and_then(|d| server_accept(req.extensions(), d)).map(|(response, config)| {
+                negotiated = Some(config);
+                response
+            });
         Accept { protocol, extensions, reject: None }
     })?;
     if accepted.extensions.is_none() {

@@ -107,7 +107,14 @@ mod tests {
     fn agrees_with_std_for_every_split() {
         assert!(split_everywhere("κόσμε a€𝄞z".as_bytes()));
         assert!(split_everywhere(b""));
-        for bad in [&b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80edited"[..], b"\xf4\x90\x80\x80", b"\xc0\xaf", b"\xe0\x80", b"\xff", b"ab\xf0\x9f\x98"] {
+        for bad in [
+            &b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80edited"[..],
+            b"\xf4\x90\x80\x80",
+            b"\xc0\xaf",
+            b"\xe0\x80",
+            b"\xff",
+            b"ab\xf0\x9f\x98",
+        ] {
             assert!(!split_everywhere(bad));
         }
     }

@@ -738,7 +738,10 @@ fn write_frame_rejects_control_payload_over_125_bytes() {
     for role in ROLES {
         let mut conn = writer(role, 0);
         for op in [OpCode::Ping, OpCode::Pong, OpCode::Close] {
-            assert!(matches!(conn.write_frame(true, 0, op, &[0; 126]), Err(Error::Misuse(Misuse::ControlPayloadTooLong(126)))));
+            assert!(matches!(
+                conn.write_frame(true, 0, op, &[0; 126]),
+                Err(Error::Misuse(Misuse::ControlPayloadTooLong(126)))
+            ));
         }
         assert!(matches!(conn.ping(&[0; 1000]), Err(Error::Misuse(Misuse::ControlPayloadTooLong(1000)))));
         assert!(matches!(conn.write_frame(false, 0, OpCode::Ping, b""), Err(Error::Misuse(Misuse::FragmentedControl))));

@@ -165,19 +165,32 @@ pub struct Session {
 impl Session {
     /// Hands `tcp` to the component, which reads the upgrade request, answers it and
     /// returns the server-role connection.
-    pub fn accept(&mut self, tcp: TcpStream, options: &AcceptOptions) -> wasmtime::Result<Result<(ResourceAny, Accepted), Error>> {
+    pub fn accept(
+        &mut self,
+        tcp: TcpStream,
+        options: &AcceptOptions,
+    ) -> wasmtime::Result<Result<(ResourceAny, Accepted), Error>> {
         let (input, output) = self.streams(tcp)?;
         self.ws.lowbit_websockets_handshake().call_accept(&mut self.store, input, output, options)
     }
 
     /// Hands `tcp` to the component, which sends the upgrade request and checks the answer.
-    pub fn connect(&mut self, tcp: TcpStream, options: &ConnectOptions) -> wasmtime::Result<Result<(ResourceAny, Connected), Error>> {
+    pub fn connect(
+        &mut self,
+        tcp: TcpStream,
+        options: &ConnectOptions,
+    ) -> wasmtime::Result<Result<(ResourceAny, Connected), Error>> {
         let (input, output) = self.streams(tcp)?;
         self.ws.lowbit_websockets_handshake().call_connect(&mut self.store, input, output, options)
     }
 
     /// Wraps an already upgraded `tcp` as a connection (the `connection` constructor).
-    pub fn wrap(&mut self, tcp: TcpStream, role: bindings::exports::lowbit::websockets::types::Role, limits: Limits) -> wasmtime::Result<ResourceAny> {
+    pub fn wrap(
+        &mut self,
+        tcp: TcpStream,
+        role: bindings::exports::lowbit::websockets::types::Role,
+        limits: Limits,
+    ) -> wasmtime::Result<ResourceAny> {
         let (input, output) = self.streams(tcp)?;
         self.ws.lowbit_websockets_framing().connection().call_constructor(&mut self.store, input, output, role, limits)
     }
@@ -195,12 +208,22 @@ impl Session {
     }
 
     /// `connection.write-message`.
-    pub fn write_message(&mut self, conn: ResourceAny, op: Opcode, payload: &[u8]) -> wasmtime::Result<Result<(), Error>> {
+    pub fn write_message(
+        &mut self,
+        conn: ResourceAny,
+        op: Opcode,
+        payload: &[u8],
+    ) -> wasmtime::Result<Result<(), Error>> {
         self.ws.lowbit_websockets_framing().connection().call_write_message(&mut self.store, conn, op, payload)
     }
 
     /// `connection.close-with-code`.
-    pub fn close_with_code(&mut self, conn: ResourceAny, code: u16, reason: &str) -> wasmtime::Result<Result<(), Error>> {
+    pub fn close_with_code(
+        &mut self,
+        conn: ResourceAny,
+        code: u16,
+        reason: &str,
+    ) -> wasmtime::Result<Result<(), Error>> {
         self.ws.lowbit_websockets_framing().connection().call_close_with_code(&mut self.store, conn, code, reason)
     }
 

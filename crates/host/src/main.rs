@@ -28,8 +28,12 @@ struct Args {
 }
 
 fn usage() -> ExitCode {
-    eprintln!("usage: lowbit-ws-host serve --addr HOST:PORT [--deflate] [--component PATH] [--max-read-limit N] [--max-chunk-size N] [--verbose]");
-    eprintln!("       lowbit-ws-host autobahn-client [--no-deflate] [--component PATH] [--max-read-limit N] [--max-chunk-size N]");
+    eprintln!(
+        "usage: lowbit-ws-host serve --addr HOST:PORT [--deflate] [--component PATH] [--max-read-limit N] [--max-chunk-size N] [--verbose]"
+    );
+    eprintln!(
+        "       lowbit-ws-host autobahn-client [--no-deflate] [--component PATH] [--max-read-limit N] [--max-chunk-size N]"
+    );
     ExitCode::from(2)
 }
 
@@ -37,7 +41,8 @@ fn default_component() -> String {
     if let Ok(p) = std::env::var("LOWBIT_WS_COMPONENT") {
         return p;
     }
-    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../target").into());
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../target").into());
     format!("{target}/wasm32-wasip2/release/lowbit_websockets_component.wasm")
 }
 
@@ -134,7 +139,8 @@ fn autobahn_client(host: &Host, args: &Args) -> wasmtime::Result<()> {
     };
 
     let mut session = host.session()?;
-    let (conn, _) = session.connect(TcpStream::connect(&authority)?, &options("/getCaseCount".into()))?.map_err(as_error)?;
+    let (conn, _) =
+        session.connect(TcpStream::connect(&authority)?, &options("/getCaseCount".into()))?.map_err(as_error)?;
     let msg = session.read_message(conn)?.map_err(as_error)?;
     let count: u32 = std::str::from_utf8(&msg.payload)?.trim().parse()?;
     let _ = session.close_with_code(conn, 1000, "")?;

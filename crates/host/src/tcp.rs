@@ -12,7 +12,9 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 
 use bytes::{Bytes, BytesMut};
-use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, InputStream, OutputStream, Pollable, StreamError, StreamResult};
+use wasmtime_wasi::p2::{
+    DynInputStream, DynOutputStream, InputStream, OutputStream, Pollable, StreamError, StreamResult,
+};
 
 /// The most a single `read` returns (the guest asks for its buffer's size).
 const MAX_READ: usize = 1 << 20;
@@ -24,7 +26,10 @@ const WRITE_BUDGET: usize = 4 << 20;
 pub fn tcp_streams(stream: TcpStream) -> io::Result<(DynInputStream, DynOutputStream)> {
     stream.set_nodelay(true)?;
     let reader = stream.try_clone()?;
-    Ok((Box::new(TcpInput { stream: reader, buf: BytesMut::new(), closed: false }), Box::new(TcpOutput { stream, failed: false })))
+    Ok((
+        Box::new(TcpInput { stream: reader, buf: BytesMut::new(), closed: false }),
+        Box::new(TcpOutput { stream, failed: false }),
+    ))
 }
 
 /// The read half.

@@ -106,7 +106,8 @@ const SCRATCH_MAX: usize = 16 * 1024;
 #[napi]
 pub fn session_new(client: bool, max_payload: Option<f64>, max_frame: Option<u32>) -> External<State> {
     let role = if client { Role::Client } else { Role::Server };
-    let max_payload = max_payload.filter(|m| *m >= 1.0).map_or(DEFAULT_MAX_PAYLOAD, |m| m.min(usize::MAX as f64) as usize);
+    let max_payload =
+        max_payload.filter(|m| *m >= 1.0).map_or(DEFAULT_MAX_PAYLOAD, |m| m.min(usize::MAX as f64) as usize);
     let max_frame = max_frame.filter(|m| *m > 0).map_or(DEFAULT_MAX_FRAME, |m| m as usize);
     External::new(State {
         conn: Conn::new(role, max_payload, max_frame),
@@ -236,7 +237,11 @@ pub fn session_receive_into<'env>(
     });
     if meta.len() < 4 + 4 * events.len() {
         // The JS side sizes `meta` from the chunk's length, so this is misuse.
-        return Err(Error::from_reason(format!("meta holds {} events, {} arrived", (meta.len().max(4) - 4) / 4, events.len())));
+        return Err(Error::from_reason(format!(
+            "meta holds {} events, {} arrived",
+            (meta.len().max(4) - 4) / 4,
+            events.len()
+        )));
     }
     meta[0] = events.len() as i32;
     meta[1] = match result {
@@ -430,4 +435,3 @@ pub fn close_code_for(client: bool, deflate: bool, max_payload: f64, bytes: &[u8
     let role = if client { Role::Client } else { Role::Server };
     glue::close_code_for(role, deflate, max_payload as usize, bytes).map(u32::from)
 }
-

@@ -211,7 +211,13 @@ pub unsafe extern "C" fn lbws_receive(h: *mut Handle, data: *const u8, len: usiz
 /// when both follow (the events, then the bytes to write, which count as written) or 0 when
 /// they did not fit (read them with `lbws_events_*` and `lbws_output_*` instead).
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn lbws_receive_into(h: *mut Handle, data: *const u8, len: usize, out: *mut u8, cap: usize) -> i32 {
+pub unsafe extern "C" fn lbws_receive_into(
+    h: *mut Handle,
+    data: *const u8,
+    len: usize,
+    out: *mut u8,
+    cap: usize,
+) -> i32 {
     let status = unsafe { lbws_receive(h, data, len) };
     let h = unsafe { handle(h) };
     if out.is_null() || cap < 12 {
@@ -322,7 +328,9 @@ pub unsafe extern "C" fn lbws_close(h: *mut Handle, code: u32, reason: *const u8
     let h = unsafe { handle(h) };
     let result = match u16::try_from(code) {
         Ok(code) => h.conn.close(code, unsafe { text(reason, reason_len) }),
-        Err(_) => Err(Failure { code: None, message: format!("invalid close code {code}"), kind: "InvalidCloseCode".into() }),
+        Err(_) => {
+            Err(Failure { code: None, message: format!("invalid close code {code}"), kind: "InvalidCloseCode".into() })
+        }
     };
     h.status(result)
 }
@@ -395,8 +403,15 @@ mod tests {
             let rc = lbws_request(client, host.as_ptr(), 11, path.as_ptr(), 5, protos.as_ptr(), 2, 1, 0, 255, u32::MAX);
             assert_eq!(rc, 0);
             let request = output(client);
-            assert_eq!(lbws_accept(server, request.as_ptr(), 10, protos.as_ptr(), 2, 1, 0, 255, u32::MAX), 1, "incomplete");
-            assert_eq!(lbws_accept(server, request.as_ptr(), request.len(), protos.as_ptr(), 2, 1, 0, 255, u32::MAX), 0);
+            assert_eq!(
+                lbws_accept(server, request.as_ptr(), 10, protos.as_ptr(), 2, 1, 0, 255, u32::MAX),
+                1,
+                "incomplete"
+            );
+            assert_eq!(
+                lbws_accept(server, request.as_ptr(), request.len(), protos.as_ptr(), 2, 1, 0, 255, u32::MAX),
+                0
+            );
             let info = slice::from_raw_parts(lbws_handshake_info_ptr(server), lbws_handshake_info_len(server));
             assert!(info.starts_with(b"v1\npermessage-deflate"), "{}", String::from_utf8_lossy(info));
             let response = output(server);

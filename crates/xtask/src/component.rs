@@ -137,7 +137,11 @@ pub fn demo(ctx: &Ctx) -> Result {
     use lowbit_websockets::{ConnectOptions, DeflateOptions, OpCode};
     build(ctx)?;
     let (_guard, addr) = serve(ctx, Stdio::inherit())?;
-    let opts = ConnectOptions { host: addr.to_string(), deflate: Some(DeflateOptions::default()), ..ConnectOptions::default() };
+    let opts = ConnectOptions {
+        host: addr.to_string(),
+        deflate: Some(DeflateOptions::default()),
+        ..ConnectOptions::default()
+    };
     let tcp = std::net::TcpStream::connect(addr).context("connect")?;
     let (mut conn, connected) = lowbit_websockets::connect(tcp, &opts).map_err(|e| e.to_string())?;
     println!("connected to the component on {addr}, extensions: {:?}", connected.extensions);

@@ -124,7 +124,8 @@ fn spawn_server(ctx: &Ctx, target: Target, port: u16) -> Result<Server> {
     let mut cmd = match target {
         Target::DenoFfiServer => {
             let mut c = Command::new(deno(ctx));
-            c.args(["run", "--allow-ffi", "--allow-net", "--allow-read", "--allow-env"]).arg(dir.join("examples/echo-server-deno.ts"));
+            c.args(["run", "--allow-ffi", "--allow-net", "--allow-read", "--allow-env"])
+                .arg(dir.join("examples/echo-server-deno.ts"));
             c
         }
         _ => {

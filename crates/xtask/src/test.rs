@@ -7,9 +7,9 @@ use std::time::Instant;
 use std::process::Command;
 
 use crate::autobahn::{self, Selection, Side};
+use crate::component;
 use crate::node::{self, Target};
 use crate::util::{Ctx, Result, run};
-use crate::component;
 
 /// Autobahn cases left out of `test`: the larger messages of permessage-deflate (12.*, 13.*),
 /// where the suite's time goes. What remains still runs every 13.* parameter combination,
@@ -20,7 +20,9 @@ const QUICK_EXCLUDE: &str = "12.*.[5-9],12.*.1[0-9],13.*.[5-9],13.*.1[0-9]";
 type Step = (&'static str, fn(&Ctx) -> Result);
 
 const STEPS: &[Step] = &[
-    ("install the wasm32-wasip2 target (rustup)", |_| run(Command::new("rustup").args(["target", "add", "wasm32-wasip2"]))),
+    ("install the wasm32-wasip2 target (rustup)", |_| {
+        run(Command::new("rustup").args(["target", "add", "wasm32-wasip2"]))
+    }),
     ("build the WebAssembly component and lowbit-ws-host", component::build),
     ("npm ci + napi build (npm/, crates/node)", node::setup),
     ("cargo test --workspace --release (core, host-tests, node C ABI)", |ctx| {
@@ -34,7 +36,9 @@ const STEPS: &[Step] = &[
     ("Autobahn: component server (12.*/13.* up to 1 KiB)", |ctx| component::autobahn(ctx, Side::Server, &quick())),
     ("Autobahn: component client (12.*/13.* up to 1 KiB)", |ctx| component::autobahn(ctx, Side::Client, &quick())),
     ("Autobahn: Node server (12.*/13.* up to 1 KiB)", |ctx| node::autobahn(ctx, Target::NodeServer, QUICK_EXCLUDE)),
-    ("Autobahn: Deno FFI server (12.*/13.* up to 1 KiB)", |ctx| node::autobahn(ctx, Target::DenoFfiServer, QUICK_EXCLUDE)),
+    ("Autobahn: Deno FFI server (12.*/13.* up to 1 KiB)", |ctx| {
+        node::autobahn(ctx, Target::DenoFfiServer, QUICK_EXCLUDE)
+    }),
     ("Autobahn: npm client (12.*/13.* up to 1 KiB)", |ctx| node::autobahn(ctx, Target::NodeClient, QUICK_EXCLUDE)),
 ];
 

@@ -151,9 +151,12 @@ impl ReadState {
                 self.owed_close = Some(OwedClose::Fail(code, truncate_reason(&reason).to_owned()));
                 return e;
             }
-            let _ = link.with_writer(|w, s| {
-                if w.close_sent { Ok(()) } else { w.write_close(s, code, truncate_reason(&reason)) }
-            });
+            let _ =
+                link.with_writer(
+                    |w, s| {
+                        if w.close_sent { Ok(()) } else { w.write_close(s, code, truncate_reason(&reason)) }
+                    },
+                );
         }
         e
     }
@@ -169,43 +172,44 @@ impl ReadState {
             }
         }
         let Self { dec, on_ping, on_pong, on_close, closed, defer_close_reply, owed_close, .. } = self;
-        let (got, payload) = match dec.event(out) {
-            Event::Message { op, rsv, payload } => (Got::Data { is_final: true, rsv, op }, payload),
-            Event::Ping(payload) => {
-                if let Some(h) = on_ping {
-                    h(payload);
+        let (got, payload) =
+            match dec.event(out) {
+                Event::Message { op, rsv, payload } => (Got::Data { is_final: true, rsv, op }, payload),
+                Event::Ping(payload) => {
+                    if let Some(h) = on_ping {
+                        h(payload);
+                    }
+                    // RFC 6455 §5.5.2: a ping MUST be answered with a pong carrying its payload,
+                    // unless our close frame has already gone out.
+                    link.with_writer(|w, s| {
+                        if w.close_sent { Ok(()) } else { w.write_frame(s, true, 0, OpCode::Pong, payload) }
+                    })?;
+                    (Got::Ping, payload)
                 }
-                // RFC 6455 §5.5.2: a ping MUST be answered with a pong carrying its payload,
-                // unless our close frame has already gone out.
-                link.with_writer(|w, s| {
-                    if w.close_sent { Ok(()) } else { w.write_frame(s, true, 0, OpCode::Pong, payload) }
-                })?;
-                (Got::Ping, payload)
-            }
-            Event::Pong(payload) => {
-                if let Some(h) = on_pong {
-                    h(payload);
+                Event::Pong(payload) => {
+                    if let Some(h) = on_pong {
+                        h(payload);
+                    }
+                    (Got::Pong, payload)
                 }
-                (Got::Pong, payload)
-            }
-            Event::Close { frame, body } => {
-                if let Some(h) = on_close {
-                    h(frame.code_or_no_status(), frame.reason);
+                Event::Close { frame, body } => {
+                    if let Some(h) = on_close {
+                        h(frame.code_or_no_status(), frame.reason);
+                    }
+                    *closed = true;
+                    if *defer_close_reply {
+                        // The owner answers later (after replies to messages that came before).
+                        let mut code = [0u8; 2];
+                        let n = body.len().min(2);
+                        code[..n].copy_from_slice(&body[..n]);
+                        *owed_close = Some(OwedClose::Echo(code, n));
+                    } else {
+                        // RFC 6455 §5.5.1: answer a close with a close, unless ours went out first.
+                        link.with_writer(|w, s| if w.close_sent { Ok(()) } else { w.echo_close(s, body) })?;
+                    }
+                    (Got::Close, body)
                 }
-                *closed = true;
-                if *defer_close_reply {
-                    // The owner answers later (after replies to messages that came before).
-                    let mut code = [0u8; 2];
-                    let n = body.len().min(2);
-                    code[..n].copy_from_slice(&body[..n]);
-                    *owed_close = Some(OwedClose::Echo(code, n));
-                } else {
-                    // RFC 6455 §5.5.1: answer a close with a close, unless ours went out first.
-                    link.with_writer(|w, s| if w.close_sent { Ok(()) } else { w.echo_close(s, body) })?;
-                }
-                (Got::Close, body)
-            }
-        };
+            };
         buf.clear();
         buf.extend_from_slice(payload);
         Ok(got)

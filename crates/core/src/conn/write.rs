@@ -4,12 +4,12 @@
 use std::io::{self, IoSlice, Read, Write};
 
 use crate::close::CloseCode;
+use crate::close::CloseFrame;
 use crate::deflate::{Compressor, DeflateConfig, SYNC_TAIL};
 use crate::encode::Encoder;
+use crate::error::Misuse;
 use crate::error::{Error, Result};
 use crate::frame::{OpCode, RSV1};
-use crate::close::CloseFrame;
-use crate::error::Misuse;
 use crate::role::{CHUNK_SIZE_LOW_MEMORY, Config, Role};
 
 /// Frames of a long message are gathered up to this many bytes per `write` call.
@@ -70,7 +70,14 @@ impl WriteState {
     }
 
     /// Writes one frame, fragmented into `max_chunk_size` pieces if it is longer.
-    pub(crate) fn write_frame<W: Write>(&mut self, w: &mut W, fin: bool, rsv: u8, op: OpCode, payload: &[u8]) -> Result<()> {
+    pub(crate) fn write_frame<W: Write>(
+        &mut self,
+        w: &mut W,
+        fin: bool,
+        rsv: u8,
+        op: OpCode,
+        payload: &[u8],
+    ) -> Result<()> {
         let result = self.write_frame_unguarded(w, fin, rsv, op, payload);
         // A failed write may have put part of a frame on the wire: write nothing after it.
         if let Err(Error::Io(_)) = &result {
@@ -79,7 +86,14 @@ impl WriteState {
         result
     }
 
-    fn write_frame_unguarded<W: Write>(&mut self, w: &mut W, fin: bool, rsv: u8, op: OpCode, payload: &[u8]) -> Result<()> {
+    fn write_frame_unguarded<W: Write>(
+        &mut self,
+        w: &mut W,
+        fin: bool,
+        rsv: u8,
+        op: OpCode,
+        payload: &[u8],
+    ) -> Result<()> {
         self.check_open()?;
         if op == OpCode::Close && payload.len() <= crate::frame::MAX_CONTROL_PAYLOAD {
             // A close sent by hand is still our close: check it and remember it.

@@ -241,7 +241,10 @@ pub fn client_offer(options: &DeflateOptions) -> String {
 
 /// Client side: checks the server's `Sec-WebSocket-Extensions` answer against what
 /// [`client_offer`] sent. `Ok(None)`: the server declined (no permessage-deflate).
-pub fn client_verify(response: Option<&str>, options: &DeflateOptions) -> Result<Option<DeflateConfig>, NegotiationError> {
+pub fn client_verify(
+    response: Option<&str>,
+    options: &DeflateOptions,
+) -> Result<Option<DeflateConfig>, NegotiationError> {
     let Some(response) = response else { return Ok(None) };
     let elements = parse_elements(response).ok_or(NegotiationError::Syntax)?;
     let mut found = None;
@@ -268,7 +271,9 @@ pub fn client_verify(response: Option<&str>, options: &DeflateOptions) -> Result
     }
     let compress_bits = match answer.client_max_window_bits {
         Some(Some(bits)) if options.supports_window_bits(9) && options.supports_window_bits(bits) => bits,
-        Some(_) => return Err(NegotiationError::Unsupported("client_max_window_bits was not offered or cannot be honored")),
+        Some(_) => {
+            return Err(NegotiationError::Unsupported("client_max_window_bits was not offered or cannot be honored"));
+        }
         None => 15,
     };
     Ok(Some(DeflateConfig {
@@ -292,7 +297,9 @@ mod tests {
 
     #[test]
     fn parses_several_offers_with_quoted_values() {
-        let els = parse_elements(r#"permessage-deflate; client_max_window_bits="10", x-foo;a="b", ,permessage-deflate"#).unwrap();
+        let els =
+            parse_elements(r#"permessage-deflate; client_max_window_bits="10", x-foo;a="b", ,permessage-deflate"#)
+                .unwrap();
         assert_eq!(els.len(), 3);
         assert_eq!(els[0].1, vec![Param { name: "client_max_window_bits", value: Some("10") }]);
         assert_eq!((els[1].0, &els[1].1[..]), ("x-foo", &[Param { name: "a", value: Some("b") }][..]));
@@ -363,7 +370,13 @@ mod tests {
         }
         let strict = DeflateOptions { server_no_context_takeover: true, server_max_window_bits: Some(10), ..opts() };
         assert!(client_verify(Some("permessage-deflate"), &strict).is_err());
-        assert!(client_verify(Some("permessage-deflate; server_no_context_takeover; server_max_window_bits=11"), &strict).is_err());
-        assert!(client_verify(Some("permessage-deflate; server_no_context_takeover; server_max_window_bits=9"), &strict).is_ok());
+        assert!(
+            client_verify(Some("permessage-deflate; server_no_context_takeover; server_max_window_bits=11"), &strict)
+                .is_err()
+        );
+        assert!(
+            client_verify(Some("permessage-deflate; server_no_context_takeover; server_max_window_bits=9"), &strict)
+                .is_ok()
+        );
     }
 }

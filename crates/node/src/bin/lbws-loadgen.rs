@@ -26,7 +26,15 @@ struct Args {
 }
 
 fn args() -> Args {
-    let mut a = Args { addr: "127.0.0.1:9001".into(), conns: 100, size: 1024, secs: 5.0, warmup: 1.0, deflate: false, depth: 1 };
+    let mut a = Args {
+        addr: "127.0.0.1:9001".into(),
+        conns: 100,
+        size: 1024,
+        secs: 5.0,
+        warmup: 1.0,
+        deflate: false,
+        depth: 1,
+    };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < argv.len() {
