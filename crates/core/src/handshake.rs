@@ -351,7 +351,7 @@ fn extensions_were_offered<'a>(chosen: &str, offered: impl Iterator<Item = &'a s
 
 /// Whether `s` is an HTTP token (RFC 9110 §5.6.2), the syntax of subprotocol names
 /// (RFC 6455 §4.1) and extension names.
-fn is_token(s: &str) -> bool {
+pub(crate) fn is_token(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 

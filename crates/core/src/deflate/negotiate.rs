@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use super::{DeflateConfig, DeflateOptions};
+use crate::handshake::is_token;
 use crate::role::Role;
 
 /// The extension token.
@@ -101,10 +102,6 @@ fn unquote(v: &str) -> Option<&str> {
         None => v,
     };
     is_token(inner).then_some(inner)
-}
-
-fn is_token(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// A window-bits value: 8..=15 in decimal without leading zeros.
