@@ -4,8 +4,10 @@
 //   our Node server vs ws 8 (bufferutil + utf-8-validate), with and without permessage-deflate;
 //   our Deno FFI server vs Deno's built-in WebSocket server (no deflate: Deno's has none).
 // Env: BENCH_SECS (default 4), BENCH_CONNS (100), BENCH_ROUNDS (2: best of), BENCH_ONLY
-// (lowbit | lowbit-deno-ffi: one pair only), BENCH_DEPTH (1: messages in flight per connection). Writes target/bench/node.json and prints
-// a Markdown table.
+// (lowbit | lowbit-deno-ffi: one pair only), BENCH_DEPTH (1: messages in flight per connection),
+// BENCH_PIN (1: server on CPU 0, load generator on CPU 1, via taskset, so each has one whole
+// core and the table measures the server). Writes target/bench/node-depthN.json and prints a
+// Markdown table.
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -24,6 +26,9 @@ const CONNS = Number(process.env.BENCH_CONNS || 100);
 const ROUNDS = Number(process.env.BENCH_ROUNDS || 2);
 const DEPTH = Number(process.env.BENCH_DEPTH || 1);
 const SIZES = [20, 1024, 64 * 1024];
+const PIN = process.env.BENCH_PIN === '1';
+/** `[cmd, args]` run on one CPU when pinning. */
+const onCpu = (cpu, [cmd, args]) => (PIN ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args]);
 
 if (!existsSync(loadgen) || process.env.BENCH_REBUILD) {
   execFileSync('cargo', ['build', '--release', '-p', 'lowbit-ws-node', '--bin', 'lbws-loadgen'], { cwd: root, stdio: 'inherit' });
@@ -59,12 +64,13 @@ function freePort() {
 
 async function measure(server, size, deflate) {
   const port = String(await freePort());
-  const [cmd, args] = SERVERS[server](port, deflate);
+  const [cmd, args] = onCpu(0, SERVERS[server](port, deflate));
   const proc = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'] });
   proc.on('exit', (code, sig) => { if (code) console.error(`${server} exited with ${code ?? sig}`); });
   try {
     await waitPort(Number(port));
-    const out = execFileSync(loadgen, ['--addr', `127.0.0.1:${port}`, '--conns', String(CONNS), '--size', String(size), '--secs', String(SECS), '--warmup', '1', '--depth', String(DEPTH), ...(deflate ? ['--deflate'] : [])], { encoding: 'utf8' });
+    const gen = onCpu(1, [loadgen, ['--addr', `127.0.0.1:${port}`, '--conns', String(CONNS), '--size', String(size), '--secs', String(SECS), '--warmup', '1', '--depth', String(DEPTH), ...(deflate ? ['--deflate'] : [])]]);
+    const out = execFileSync(...gen, { encoding: 'utf8' });
     const r = JSON.parse(out.trim().split('\n').pop());
     if (r.errors) throw new Error(`${server}: ${r.errors} connections failed`);
     return r;
@@ -101,8 +107,8 @@ for (const [ours, theirs, modes] of pairs) {
 }
 
 mkdirSync(path.join(root, 'target/bench'), { recursive: true });
-writeFileSync(path.join(root, `target/bench/node-depth${DEPTH}.json`), JSON.stringify({ secs: SECS, conns: CONNS, depth: DEPTH, results }, null, 2));
-console.log(`\n${CONNS} connections, ${SECS} s per run, best of ${ROUNDS}, ${DEPTH} in flight per connection, echo of a JSON-like text message, loadgen: lbws-loadgen, load average at start ${os.loadavg()[0].toFixed(1)}\n`);
+writeFileSync(path.join(root, `target/bench/node-depth${DEPTH}${PIN ? '-pinned' : ''}.json`), JSON.stringify({ secs: SECS, conns: CONNS, depth: DEPTH, pinned: PIN, results }, null, 2));
+console.log(`\n${CONNS} connections, ${SECS} s per run, best of ${ROUNDS}, ${DEPTH} in flight per connection${PIN ? ', server pinned to CPU 0 and load generator to CPU 1' : ''}, echo of a JSON-like text message, loadgen: lbws-loadgen, load average at start ${os.loadavg()[0].toFixed(1)}\n`);
 console.log('| server vs baseline | size | deflate | ours msg/s | baseline msg/s | ratio | ours p99 | baseline p99 |');
 console.log('| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |');
 for (const r of results) {
