@@ -14,10 +14,12 @@ const TOTAL = Number(process.env.SLOW_READER_BYTES || 1024 ** 3);
 const CHUNK = 1024 * 1024;
 const MARK = 8 * 1024 * 1024;
 
-// `todo`: it runs and reports, but does not fail the suite. Seen on a fresh clone: the server's
-// RSS grew by 295–771 MiB over the 1 GiB sent (limit 256 MiB), where the author's runs stayed
-// under it. Whether that is allocator retention or a real leak in the Node face is open.
-test('slow reader: bounded memory, stalled callbacks, nothing lost', { timeout: 180_000, todo: 'RSS bound flaky on fresh clones: investigate' }, async (t) => {
+// The RSS bound leaves room for frames already written but not yet collected by V8 (growth
+// measured: 40–50 MiB). It used to fail on fresh clones (295–771 MiB): large outputs went to JS
+// as external buffers over Rust Vecs, freed whenever V8 collected them, and glibc's heap
+// fragmented around them; they are copied into Node-allocated buffers now (`output_buffer` in
+// crates/node/src/addon.rs).
+test('slow reader: bounded memory, stalled callbacks, nothing lost', { timeout: 180_000 }, async (t) => {
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
   await once(wss, 'listening');
   // Whatever fails below, the server and the client go away, so the file cannot hang.
@@ -75,6 +77,7 @@ test('slow reader: bounded memory, stalled callbacks, nothing lost', { timeout: 
   assert.deepEqual(result, { received: TOTAL, messages: TOTAL / CHUNK, inOrder: true });
   assert.equal(sent, TOTAL);
   const growth = (maxRss - baseRss) / 1024 / 1024;
+  t.diagnostic(`server RSS grew by ${growth.toFixed(0)} MiB`);
   assert.ok(growth < 256, `server RSS grew by ${growth.toFixed(0)} MiB`);
   closed = true;
   await new Promise((resolve) => wss.close(resolve));
