@@ -5,13 +5,13 @@ Usage (from the repo root, after `cargo bench -p lowbit-websockets`):
 
     python3 crates/core/benches/ratios.py                 # the last run ("new")
     python3 crates/core/benches/ratios.py r1 r2 r3        # best of runs saved with
-        # cargo bench -p lowbit-websockets --bench codec --bench proto -- --save-baseline rN
-        # (the `--bench` filters keep the lib's libtest harness from seeing criterion's flag)
+        # cargo bench -p lowbit-websockets --bench codec -- --save-baseline rN
+        # (the `--bench` filter keeps the lib's libtest harness from seeing criterion's flag)
 
 For each benchmark it takes criterion's median time per iteration (estimates.json), the best
 (lowest) over the baselines named, and prints one Markdown table per family of groups: time,
 throughput, and speed relative to tungstenite and to fastwebsockets (>1 = faster than that
-library); `proto_*` groups (benches/proto.rs) are shown relative to their `current` variant. Best-of-N is used because this machine is shared: other jobs only ever make a run
+library). Only the codec bench's groups are read. Best-of-N is used because this machine is shared: other jobs only ever make a run
 slower, never faster.
 """
 
@@ -82,17 +82,12 @@ def main():
     for gid in data:
         fams.setdefault(family(gid), []).append(gid)
     order = ["unmask", "decode_text", "encode_server", "encode_client", "echo"]
-    names = [f for f in order if f in fams] + sorted(f for f in fams if f not in order)
+    names = [f for f in order if f in fams]
     print(f"<!-- best of baselines: {', '.join(baselines)} -->")
     for fam in names:
-        proto = fam.startswith("proto_")
         print(f"\n#### {fam}\n")
-        if proto:
-            print("| group | variant | median time / iter | throughput | vs current |")
-            print("| --- | --- | ---: | ---: | ---: |")
-        else:
-            print("| group | library | median time / iter | throughput | vs tungstenite | vs fastwebsockets |")
-            print("| --- | --- | ---: | ---: | ---: | ---: |")
+        print("| group | library | median time / iter | throughput | vs tungstenite | vs fastwebsockets |")
+        print("| --- | --- | ---: | ---: | ---: | ---: |")
         groups = sorted(fams[fam], key=lambda g: (len(g), g))
         # Sizes sort by their byte count, not alphabetically.
         def size_key(g):
@@ -104,12 +99,6 @@ def main():
             return 0
         for gid in sorted(groups, key=size_key):
             fns = data[gid]
-            if proto:
-                cur = next((fns[f][0] for f in ("current", "current_encoder") if f in fns), None)
-                for fn in fns:
-                    t, tp = fns[fn]
-                    print(f"| {gid} | {fn} | {fmt_time(t)} | {fmt_tp(t, tp)} | {ratio(cur, t)} |")
-                continue
             fn_order = [f for f in LIBS if f in fns] + sorted(f for f in fns if f not in LIBS)
             tung = fns.get("tungstenite", (None,))[0]
             fast = fns.get("fastwebsockets", (None,))[0]
