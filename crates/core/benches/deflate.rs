@@ -25,7 +25,7 @@ fn json_like(start: u64, len: usize) -> Vec<u8> {
             format!(
                 r#"{{"id":{i},"name":"user{}","active":{},"score":{}.{}}},"#,
                 i % 97,
-                i % 3 == 0,
+                i.is_multiple_of(3),
                 i * 37 % 1000,
                 i % 10
             )

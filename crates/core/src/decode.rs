@@ -5,7 +5,9 @@
 //! place and handed out without a copy; anything longer is unmasked straight into the message
 //! buffer as its bytes arrive, so text is validated piece by piece and fails on the first bad
 //! piece (RFC 6455 §8.1), and `max_read_limit` is checked against each header before any
-//! payload memory is spent.
+//! payload memory is spent. While a long payload is in progress and nothing else is buffered,
+//! [`Decoder::read_buf`] hands out the message buffer itself, so the socket's bytes land where
+//! they stay (one copy, like a frame that fits the input buffer).
 //!
 //! Call order: put bytes in with [`Decoder::read_buf`] + [`Decoder::advance`] (zero copy from a
 //! socket) or [`Decoder::feed`]; then call [`Decoder::poll_message`] (or
@@ -90,8 +92,15 @@ pub struct Decoder {
     start: usize,
     end: usize,
     state: State,
-    /// Assembled payload of the message (or, in frame mode, the frame) in progress.
+    /// Assembled payload of the message (or, in frame mode, the frame) in progress: its first
+    /// `fill` bytes. The rest of `msg` is old bytes, kept so that reads straight into the
+    /// message buffer need no zero-fill (this crate has no `unsafe` to skip it).
     msg: Vec<u8>,
+    fill: usize,
+    /// `read_buf` handed out `msg[fill..fill + direct]` instead of the input buffer.
+    direct: usize,
+    /// Bytes `advance` put at `msg[fill..]` that the next step has to unmask and validate.
+    direct_pending: usize,
     /// Set when the last output borrowed `msg`: it is cleared at the next poll.
     msg_taken: bool,
     /// The opcode and RSV bits of the fragmented message in progress.
@@ -126,6 +135,9 @@ impl Decoder {
             end: 0,
             state: State::Header,
             msg: Vec::new(),
+            fill: 0,
+            direct: 0,
+            direct_pending: 0,
             msg_taken: false,
             fragment: None,
             msg_len: 0,
@@ -152,12 +164,29 @@ impl Decoder {
         self.rsv_allowed = self.rsv_extra | if self.inflate.is_some() { RSV1 } else { 0 };
     }
 
-    /// The free tail of the input buffer, to read socket bytes into. Never empty.
+    /// Where to read socket bytes into: the free tail of the input buffer, or, while a payload
+    /// longer than the input buffer is in progress and nothing else is buffered, the message
+    /// buffer (so a large payload is copied once). Never empty. Follow it with
+    /// [`Decoder::advance`].
     #[inline]
     pub fn read_buf(&mut self) -> &mut [u8] {
+        self.direct = 0;
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
+            if let State::Payload { remaining, .. } = self.state
+                && remaining >= self.buf.len() as u64
+                && self.direct_pending == 0
+            {
+                // As far ahead of what has arrived as `begin_frame` reserves, no further.
+                let n = remaining.min(self.buf.len() as u64 * 16) as usize;
+                let end = self.fill + n;
+                if self.msg.len() < end {
+                    self.msg.resize(end, 0);
+                }
+                self.direct = n;
+                return &mut self.msg[self.fill..end];
+            }
         } else if self.start > 0 {
             // Only a partial header or control frame is ever left over (data payloads are
             // drained as they arrive), so this moves at most a few dozen bytes.
@@ -171,7 +200,12 @@ impl Decoder {
     /// Marks `n` bytes of [`Decoder::read_buf`] as filled.
     #[inline]
     pub fn advance(&mut self, n: usize) {
-        self.end = (self.end + n).min(self.buf.len());
+        if self.direct > 0 {
+            self.direct_pending = n.min(self.direct);
+            self.direct = 0;
+        } else {
+            self.end = (self.end + n).min(self.buf.len());
+        }
     }
 
     /// Copies as much of `data` into the input buffer as fits and returns how much that was.
@@ -180,7 +214,7 @@ impl Decoder {
         let room = self.read_buf();
         let n = room.len().min(data.len());
         room[..n].copy_from_slice(&data[..n]);
-        self.end += n;
+        self.advance(n);
         n
     }
 
@@ -218,7 +252,7 @@ impl Decoder {
     }
 
     /// Shapes a step's output (from a message-mode step) as an [`Event`].
-    #[inline]
+    #[inline(always)]
     pub(crate) fn event(&self, out: Output) -> Event<'_> {
         match out {
             Output::Data { op, rsv, input, .. } => Event::Message { op, rsv, payload: self.payload(input) },
@@ -260,16 +294,17 @@ impl Decoder {
         if !matches!(out_was, Output::Data { input: None, .. }) {
             return false;
         }
+        self.msg.truncate(self.fill);
         std::mem::swap(&mut self.msg, out);
         // `msg_taken` is still set, so the old buffer now in `msg` is cleared at the next step.
         true
     }
 
-    #[inline]
+    #[inline(always)]
     fn payload(&self, input: Option<(usize, usize)>) -> &[u8] {
         match input {
             Some((a, b)) => &self.buf[a..b],
-            None => &self.msg,
+            None => &self.msg[..self.fill],
         }
     }
 
@@ -316,7 +351,7 @@ impl Decoder {
     #[inline]
     pub(crate) fn step(&mut self, frames: bool) -> Result<Option<Output>, Error> {
         if self.msg_taken {
-            self.msg.clear();
+            self.fill = 0;
             self.msg_taken = false;
         }
         let result = self.step_inner(frames);
@@ -352,19 +387,7 @@ impl Decoder {
                     self.state = State::Payload { header: h, remaining: h.payload_len, offset: 0 };
                 }
                 State::Payload { header, remaining, offset } => {
-                    let n = remaining.min((self.end - self.start) as u64) as usize;
-                    let old = self.msg.len();
-                    self.msg.extend_from_slice(&self.buf[self.start..self.start + n]);
-                    if let Some(key) = header.mask {
-                        apply_mask(&mut self.msg[old..], key, offset);
-                    }
-                    if self.is_plain_text() {
-                        self.utf8.feed(&self.msg[old..]).map_err(|_| Error::InvalidUtf8)?;
-                    }
-                    self.start += n;
-                    let remaining = remaining - n as u64;
-                    if remaining > 0 {
-                        self.state = State::Payload { header, remaining, offset: offset + n };
+                    if !self.take_payload(header, remaining, offset)? {
                         return Ok(None);
                     }
                     self.state = State::Header;
@@ -374,6 +397,45 @@ impl Decoder {
                 }
             }
         }
+    }
+
+    /// Moves the payload bytes that arrived (read straight into the message buffer by
+    /// `read_buf`, or waiting in the input buffer) into the message, unmasked and validated.
+    /// Returns whether the frame's payload is complete. Out of line: frames that arrive whole
+    /// never come here, and `step` stays small enough to inline into the read loops.
+    #[inline(never)]
+    fn take_payload(&mut self, header: Header, remaining: u64, offset: usize) -> Result<bool, Error> {
+        let old = self.fill;
+        let n = if self.direct_pending > 0 {
+            std::mem::take(&mut self.direct_pending)
+        } else {
+            let n = remaining.min((self.end - self.start) as u64) as usize;
+            self.put(n);
+            n
+        };
+        self.fill += n;
+        if let Some(key) = header.mask {
+            apply_mask(&mut self.msg[old..old + n], key, offset);
+        }
+        if self.is_plain_text() {
+            self.utf8.feed(&self.msg[old..old + n]).map_err(|_| Error::InvalidUtf8)?;
+        }
+        let remaining = remaining - n as u64;
+        if remaining > 0 {
+            self.state = State::Payload { header, remaining, offset: offset + n };
+        }
+        Ok(remaining == 0)
+    }
+
+    /// Moves `n` input bytes to the message buffer's `fill` position, overwriting old bytes
+    /// before growing it.
+    #[inline]
+    fn put(&mut self, n: usize) {
+        let src = &self.buf[self.start..self.start + n];
+        self.start += n;
+        let overwrite = (self.msg.len() - self.fill).min(n);
+        self.msg[self.fill..self.fill + overwrite].copy_from_slice(&src[..overwrite]);
+        self.msg.extend_from_slice(&src[overwrite..]);
     }
 
     /// Whether the message in progress is text that is validated as it arrives (compressed
@@ -394,7 +456,7 @@ impl Decoder {
         // few read buffers ahead of what has arrived, so 14 bytes of header cannot make us
         // allocate a whole message (or overflow with a huge limit).
         let ahead = usize::try_from(h.payload_len).unwrap_or(usize::MAX).min(self.buf.len() * 16);
-        let want = self.msg.len().saturating_add(ahead);
+        let want = self.fill.saturating_add(ahead);
         if want > self.msg.capacity() {
             self.msg.reserve(want - self.msg.len());
         }
@@ -477,13 +539,14 @@ impl Decoder {
         inf.out.clear();
         let data = match input {
             Some((a, b)) => &self.buf[a..b],
-            None => &self.msg[..],
+            None => &self.msg[..self.fill],
         };
         inf.inflater.inflate(data, &mut inf.out, limit)?;
         if inf.reset_each {
             inf.inflater.reset();
         }
         std::mem::swap(&mut self.msg, &mut inf.out);
+        self.fill = self.msg.len();
         if op == OpCode::Text {
             simdutf8::basic::from_utf8(&self.msg).map_err(|_| Error::InvalidUtf8)?;
         }
@@ -527,6 +590,80 @@ mod tests {
             assert!(dec.poll_message().unwrap().is_none());
             assert!(dec.msg.capacity() <= dec.buf.len() * 16 + 100, "reserved {}", dec.msg.capacity());
         }
+    }
+
+    /// Client frames (masked) of `payload`, split into `parts` fragments.
+    fn client_frames(op: OpCode, payload: &[u8], parts: usize) -> Vec<u8> {
+        let mut enc = crate::encode::Encoder::new(Role::Client);
+        let mut out = Vec::new();
+        let step = payload.len().div_ceil(parts).max(1);
+        let chunks: Vec<&[u8]> = payload.chunks(step).collect();
+        for (i, chunk) in chunks.iter().enumerate() {
+            let op = if i == 0 { op } else { OpCode::Continuation };
+            enc.encode_frame(i + 1 == chunks.len(), 0, op, chunk, &mut out).unwrap();
+        }
+        out
+    }
+
+    /// Reads `wire` through `read_buf` + `advance` in pieces of at most `piece` bytes, polling
+    /// after each; returns the messages and the largest slice `read_buf` handed out.
+    fn read_all(dec: &mut Decoder, wire: &[u8], piece: usize) -> Result<(Vec<Vec<u8>>, usize), Error> {
+        let (mut msgs, mut widest, mut pos) = (Vec::new(), 0, 0);
+        while pos < wire.len() {
+            let buf = dec.read_buf();
+            widest = widest.max(buf.len());
+            let n = buf.len().min(piece).min(wire.len() - pos);
+            buf[..n].copy_from_slice(&wire[pos..pos + n]);
+            dec.advance(n);
+            pos += n;
+            while let Some(ev) = dec.poll_message()? {
+                if let Event::Message { payload, .. } = ev {
+                    msgs.push(payload.to_vec());
+                }
+            }
+        }
+        Ok((msgs, widest))
+    }
+
+    #[test]
+    fn a_long_payload_is_read_straight_into_the_message_buffer() {
+        let config = Config::new(Role::Server);
+        let text: Vec<u8> = "héllo wörld ✓ 🦀 ".repeat(10_000).into_bytes();
+        let short = b"short after long".to_vec();
+        for (parts, piece) in [(1, 65_536), (1, 1_000), (3, 7_777), (7, 100_000)] {
+            let mut dec = Decoder::new(&config);
+            let mut wire = client_frames(OpCode::Text, &text, parts);
+            // A shorter message after the long one must not pick up the long one's old bytes.
+            wire.extend(client_frames(OpCode::Binary, &short, 1));
+            wire.extend(client_frames(OpCode::Text, &text[..text.len() / 2 + 1], 2));
+            let (msgs, widest) = read_all(&mut dec, &wire, piece).unwrap();
+            assert_eq!(msgs, [text.clone(), short.clone(), text[..text.len() / 2 + 1].to_vec()]);
+            assert!(widest > dec.buf.len(), "read_buf never went past the input buffer ({widest})");
+        }
+    }
+
+    #[test]
+    fn bad_utf8_read_straight_into_the_message_buffer_fails_before_the_message_ends() {
+        let mut text = "a".repeat(100_000).into_bytes();
+        text[20_000] = 0xff;
+        let wire = client_frames(OpCode::Text, &text, 1);
+        let mut dec = Decoder::new(&Config::new(Role::Server));
+        let mut pos = 0;
+        let err = loop {
+            let buf = dec.read_buf();
+            let n = buf.len().min(wire.len() - pos);
+            buf[..n].copy_from_slice(&wire[pos..pos + n]);
+            dec.advance(n);
+            pos += n;
+            match dec.poll_message() {
+                Ok(None) => {}
+                Ok(Some(ev)) => panic!("yielded {ev:?}"),
+                Err(e) => break e,
+            }
+        };
+        assert!(matches!(err, Error::InvalidUtf8));
+        // Each read is validated as it lands (a read is at most 16 input buffers long here).
+        assert!(pos < wire.len(), "failed only at the end of the message");
     }
 
     #[test]

@@ -258,10 +258,10 @@ pub fn client_verify(
     if options.server_no_context_takeover && !answer.server_no_context_takeover {
         return Err(NegotiationError::Unsupported("server_no_context_takeover was requested but not confirmed"));
     }
-    if let (Some(asked), Some(got)) = (options.server_max_window_bits, answer.server_max_window_bits) {
-        if got > asked {
-            return Err(NegotiationError::Unsupported("server_max_window_bits above the requested value"));
-        }
+    if let (Some(asked), Some(got)) = (options.server_max_window_bits, answer.server_max_window_bits)
+        && got > asked
+    {
+        return Err(NegotiationError::Unsupported("server_max_window_bits above the requested value"));
     }
     if options.server_max_window_bits.is_some() && answer.server_max_window_bits.is_none() {
         return Err(NegotiationError::Unsupported("server_max_window_bits was requested but not confirmed"));
