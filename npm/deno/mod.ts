@@ -33,8 +33,10 @@ const symbols = {
   lbws_handshake_info_ptr: { parameters: ["pointer"], result: "pointer" },
   lbws_handshake_info_len: { parameters: ["pointer"], result: "usize" },
   lbws_receive: { parameters: ["pointer", "buffer", "usize"], result: "i32" },
-  lbws_receive_into: { parameters: ["pointer", "buffer", "usize", "buffer", "usize"], result: "i32" },
-  lbws_send_into: { parameters: ["pointer", "u32", "buffer", "usize", "u32", "u32", "buffer", "usize"], result: "i64" },
+  lbws_receive_at: { parameters: ["pointer", "buffer", "u32", "buffer", "u32", "u32", "buffer"], result: "i32" },
+  lbws_take_events: { parameters: ["pointer", "buffer", "u32", "u32"], result: "i32" },
+  lbws_send_at: { parameters: ["pointer", "u32", "buffer", "u32", "u32", "u32", "buffer", "u32", "u32"], result: "i32" },
+  lbws_output_at: { parameters: ["pointer", "buffer", "u32", "u32"], result: "i32" },
   lbws_events_ptr: { parameters: ["pointer"], result: "pointer" },
   lbws_events_len: { parameters: ["pointer"], result: "usize" },
   lbws_receive_eof: { parameters: ["pointer"], result: "i32" },
@@ -74,11 +76,89 @@ function native() {
 const L = (n: number) => n as unknown as bigint;
 
 /**
- * Where `lbws_receive_into` / `lbws_send_into` put small results (shared by all connections:
- * read right after each call). Copying out of it costs less than a pointer view per call.
+ * Where received messages and the bytes to write live: slices of a shared slab that native
+ * code writes into, handed out once and never reused (like Node's `Buffer` pool), so a message
+ * costs no `ArrayBuffer` of its own. A region larger than `DEDICATED` gets its own buffer.
  */
-const SCRATCH = new Uint8Array(64 * 1024 + 12);
-const SCRATCH_VIEW = new DataView(SCRATCH.buffer);
+const SLAB = 64 * 1024;
+const DEDICATED = 16 * 1024;
+let pool = new Uint8Array(SLAB);
+let poolOff = 0;
+/** `lbws_receive_at` results: events' length, output's length, fitted, state. */
+const INFO = new Uint32Array(4);
+/** Lengths passed as `u32`: larger inputs take the `usize` functions. */
+const U32_MAX = 0xffffffff;
+/** Each connection's read buffer: its first size, and the most it grows to. */
+const READ_SIZE = 64 * 1024;
+const READ_SIZE_MAX = 256 * 1024;
+const I32_MAX = 0x7fffffff;
+
+/**
+ * Large buffers of bytes to write, reused once written (a fresh `ArrayBuffer` costs zeroing
+ * and, later, the garbage collector's time): `writeBuffers` are ours, `spareBuffers` written.
+ */
+const writeBuffers = new WeakSet<ArrayBuffer>();
+const spareBuffers: ArrayBuffer[] = [];
+const SPARE_MAX = 8;
+const SPARE_SIZE_MAX = 4 * 1024 * 1024;
+
+function writeBuffer(n: number): Uint8Array<ArrayBuffer> {
+  for (let i = 0; i < spareBuffers.length; i++) {
+    const b = spareBuffers[i];
+    if (b.byteLength >= n && b.byteLength <= 2 * n) {
+      spareBuffers[i] = spareBuffers[spareBuffers.length - 1];
+      spareBuffers.pop();
+      return new Uint8Array(b);
+    }
+  }
+  const buf = new Uint8Array(n);
+  writeBuffers.add(buf.buffer);
+  return buf;
+}
+
+/** `data` has been written: its buffer may serve again if it is one of ours. */
+function written(data: Uint8Array) {
+  if (data.byteLength <= DEDICATED) return;
+  const b = data.buffer as ArrayBuffer;
+  if (b.byteLength <= SPARE_SIZE_MAX && spareBuffers.length < SPARE_MAX && writeBuffers.has(b)) spareBuffers.push(b);
+}
+
+/**
+ * Room for `n` bytes: sets `regionBuf`/`regionOff` (the pool, or a buffer of its own when `n`
+ * is large; `forWrite`: a reusable one) and moves the pool past them.
+ */
+let regionBuf = pool;
+let regionOff = 0;
+function reserve(n: number, forWrite = false) {
+  if (n > DEDICATED) {
+    regionBuf = forWrite ? writeBuffer(n) : new Uint8Array(n);
+    regionOff = 0;
+    return;
+  }
+  if (SLAB - poolOff < n) {
+    pool = new Uint8Array(SLAB);
+    poolOff = 0;
+  }
+  regionBuf = pool;
+  regionOff = poolOff;
+  poolOff += n;
+}
+
+/**
+ * Writers waiting for the end of this turn's microtasks: one microtask starts them all, after
+ * every read that completed in the same event-loop tick has been handled, so the writes leave
+ * back to back (cheaper for the kernel than writes spread between the reads' handling).
+ */
+let kicks: (() => void)[] = [];
+function schedule(kick: () => void) {
+  if (kicks.length === 0) queueMicrotask(runKicks);
+  kicks.push(kick);
+}
+function runKicks() {
+  const ks = kicks;
+  kicks = [];
+  for (let i = 0; i < ks.length; i++) ks[i]();
+}
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -129,6 +209,12 @@ export class WebSocketError extends Error {
   }
 }
 
+/**
+ * Listeners. Payloads (`message`, `ping`, `pong`) are views into buffers that native code
+ * fills and that several messages may share, as Node's pooled `Buffer`s do: a payload is never
+ * reused or overwritten, but its `.buffer` holds more than it; `slice()` it to get a buffer of
+ * its own (or to keep a small message without keeping the shared buffer alive).
+ */
 type Events = {
   message: (data: Uint8Array, isBinary: boolean) => void;
   ping: (data: Uint8Array) => void;
@@ -160,10 +246,20 @@ export class WebSocketConnection {
   #conn: Deno.Conn;
   #h: Deno.PointerValue;
   // deno-lint-ignore ban-types
-  #listeners: { [event: string]: Function[] } = {};
-  /** Bytes waiting for the writer, and the writer's run (null: idle). */
+  #listeners: { [event: string]: Function[] | undefined } = {};
+  /** Bytes waiting for the writer (adjacent pool slices merged), the write under way. */
   #queue: Uint8Array[] = [];
+  #writing: Uint8Array | null = null;
+  #written = 0;
+  /** Resolves when the queue is written (null: idle), and its resolver. */
   #batch: Promise<void> | null = null;
+  #resolveBatch: (() => void) | null = null;
+  /** #receive is dispatching: sends queue up and go out in one write after it. */
+  #corked = false;
+  /** After a large message: the size of the buffer the next events land in, and that buffer. */
+  #expect = 0;
+  #landing: Uint8Array | null = null;
+  #scheduled = false;
   #closeCode = 1006;
   #closeReason = "";
   #readPauseMark: number;
@@ -197,18 +293,34 @@ export class WebSocketConnection {
   }
 
   #emit<K extends keyof Events>(event: K, ...args: Parameters<Events[K]>) {
-    for (const l of (this.#listeners[event] ?? []) as ((...a: Parameters<Events[K]>) => void)[]) l(...args);
+    const ls = this.#listeners[event];
+    if (ls === undefined) return;
+    for (const l of ls as ((...a: Parameters<Events[K]>) => void)[]) l(...args);
   }
 
   /** Queues a message; resolves once it is written to the stream. */
-  send(data: string | Uint8Array | ArrayBuffer, options: SendOptions = {}): Promise<void> {
+  send(data: string | Uint8Array | ArrayBuffer, options?: SendOptions): Promise<void> {
     if (this.readyState !== 1) return Promise.reject(new WebSocketError("WebSocket is not open", -1));
     const bytes = typeof data === "string" ? encoder.encode(data) : data instanceof Uint8Array ? data : new Uint8Array(data);
-    const binary = options.binary ?? typeof data !== "string";
-    const n = Number(native().lbws_send_into(this.#h, binary ? 2 : 1, bytes, L(bytes.length), options.compress === false ? 0 : 1, options.fin === false ? 0 : 1, SCRATCH, L(SCRATCH.length)));
+    const op = (options?.binary ?? typeof data !== "string") ? 2 : 1;
+    const compress = options?.compress === false ? 0 : 1;
+    const fin = options?.fin === false ? 0 : 1;
+    const s = native();
+    let n: number;
+    if (bytes.length <= U32_MAX) {
+      // Try the pool's free end first; a frame that does not fit waits in the session.
+      const buf = pool;
+      const off = poolOff;
+      n = s.lbws_send_at(this.#h, op, bytes, bytes.length, compress, fin, buf, off, SLAB - off);
+      if (n > 0) {
+        poolOff = off + n;
+        return this.#enqueue(buf.subarray(off, off + n));
+      }
+    } else {
+      n = s.lbws_send(this.#h, op, bytes, L(bytes.length), compress, fin) === 0 ? -1 : -2;
+    }
     if (n === -2) return Promise.reject(this.#error(-1));
-    if (n === -1) return this.#flush();
-    return n === 0 ? this.#idle() : this.#enqueue(SCRATCH.slice(0, n));
+    return n === 0 ? this.#idle() : this.#flush();
   }
 
   ping(data: string | Uint8Array = EMPTY): Promise<void> {
@@ -252,8 +364,15 @@ export class WebSocketConnection {
     const s = native();
     const len = Number(s.lbws_output_len(this.#h));
     if (len === 0) return this.#idle();
-    const bytes = view(s.lbws_output_ptr(this.#h), len).slice();
-    s.lbws_consume_output(this.#h, L(len));
+    let bytes: Uint8Array;
+    if (len <= I32_MAX) {
+      reserve(len, true);
+      s.lbws_output_at(this.#h, regionBuf, regionOff, len);
+      bytes = regionBuf.subarray(regionOff, regionOff + len);
+    } else {
+      bytes = view(s.lbws_output_ptr(this.#h), len).slice();
+      s.lbws_consume_output(this.#h, L(len));
+    }
     return this.#enqueue(bytes);
   }
 
@@ -262,44 +381,87 @@ export class WebSocketConnection {
     return this.#batch ?? Promise.resolve();
   }
 
-  /** Queues bytes for the writer; what is queued in one turn goes out in one write. */
+  /**
+   * Queues bytes for the writer. What is queued while #receive dispatches, or in one turn
+   * otherwise, goes out in one write.
+   */
   #enqueue(bytes: Uint8Array): Promise<void> {
-    this.#queue.push(bytes);
+    const q = this.#queue;
+    const last = q.length === 0 ? null : q[q.length - 1];
+    if (last !== null && last.buffer === bytes.buffer && last.byteOffset + last.length === bytes.byteOffset) {
+      q[q.length - 1] = new Uint8Array(last.buffer, last.byteOffset, last.length + bytes.length);
+    } else {
+      q.push(bytes);
+    }
     this.bufferedAmount += bytes.length;
-    this.#batch ??= this.#writeQueued();
+    this.#batch ??= new Promise((resolve) => (this.#resolveBatch = resolve));
+    if (this.#writing === null && !this.#corked && !this.#scheduled) {
+      this.#scheduled = true;
+      schedule(this.#kick);
+    }
     return this.#batch;
   }
 
-  async #writeQueued(): Promise<void> {
-    await null; // let this turn's sends join the batch
-    while (this.#queue.length) {
-      const parts = this.#queue;
-      this.#queue = [];
-      let data = parts[0];
-      if (parts.length > 1) {
-        data = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-        let o = 0;
-        for (const p of parts) {
-          data.set(p, o);
-          o += p.length;
-        }
-      }
-      try {
-        let off = 0;
-        while (off < data.length) off += await this.#conn.write(data.subarray(off));
-      } catch {
-        // The stream is gone; the read loop reports the close.
-      }
-      this.bufferedAmount -= data.length;
+  #kick = () => {
+    this.#scheduled = false;
+    if (this.#writing === null) this.#writeNext();
+  };
+
+  /** Writes what is queued, or settles the batch when nothing is. */
+  #writeNext() {
+    const q = this.#queue;
+    if (q.length === 0) {
+      this.#writing = null;
+      const resolve = this.#resolveBatch;
+      this.#batch = null;
+      this.#resolveBatch = null;
+      resolve?.();
+      this.#emit("drain");
+      return;
     }
-    this.#batch = null;
-    this.#emit("drain");
+    let data = q[0];
+    if (q.length > 1) {
+      let total = 0;
+      for (const p of q) total += p.length;
+      reserve(total, true);
+      data = regionBuf.subarray(regionOff, regionOff + total);
+      let o = 0;
+      for (const p of q) {
+        data.set(p, o);
+        o += p.length;
+        written(p);
+      }
+    }
+    q.length = 0;
+    this.#writing = data;
+    this.#written = 0;
+    this.#conn.write(data).then(this.#onWritten, this.#onWriteFailed);
   }
 
+  #onWritten = (n: number) => {
+    const data = this.#writing!;
+    this.#written += n;
+    if (this.#written < data.length) {
+      this.#conn.write(data.subarray(this.#written)).then(this.#onWritten, this.#onWriteFailed);
+      return;
+    }
+    this.bufferedAmount -= data.length;
+    written(data);
+    this.#writeNext();
+  };
+
+  /** The stream is gone; the read loop reports the close. */
+  #onWriteFailed = () => {
+    const data = this.#writing!;
+    this.bufferedAmount -= data.length;
+    written(data);
+    this.#writeNext();
+  };
+
   async #readLoop(first: Uint8Array) {
-    const buf = new Uint8Array(64 * 1024);
+    let buf = new Uint8Array(READ_SIZE);
     try {
-      if (first.length) this.#receive(first);
+      if (first.length) this.#receive(first, first.length);
       while (this.readyState !== 3) {
         if (this.bufferedAmount > this.#readPauseMark) await this.#idle();
         const n = await this.#conn.read(buf);
@@ -307,7 +469,9 @@ export class WebSocketConnection {
           native().lbws_receive_eof(this.#h);
           break;
         }
-        this.#receive(buf.subarray(0, n));
+        this.#receive(buf, n);
+        // A full read: the peer sends large frames; read them whole rather than in pieces.
+        if (n === buf.length && n < READ_SIZE_MAX) buf = new Uint8Array(n * 2);
         if ((native().lbws_state(this.#h) & 3) === 3) {
           await this.#idle();
           break;
@@ -320,54 +484,82 @@ export class WebSocketConnection {
     this.#finish();
   }
 
-  #receive(chunk: Uint8Array) {
+  /** Decodes `chunk[0..n]` and hands its events to the listeners. */
+  #receive(chunk: Uint8Array, n: number) {
     const s = native();
-    const rc = s.lbws_receive_into(this.#h, chunk, L(chunk.length), SCRATCH, L(SCRATCH.length));
-    const eventsLen = SCRATCH_VIEW.getUint32(0, true);
-    const outLen = SCRATCH_VIEW.getUint32(4, true);
-    let events: Uint8Array;
-    let out: Uint8Array | null = null;
-    if (SCRATCH_VIEW.getUint32(8, true) === 1) {
-      events = SCRATCH.subarray(12, 12 + eventsLen);
-      if (outLen) out = SCRATCH.slice(12 + eventsLen, 12 + eventsLen + outLen);
+    const h = this.#h;
+    // Events and the bytes to write land in the pool (or, after a large message, in a buffer
+    // of that size): payloads are handed out as slices of it, never reused.
+    let landing = this.#landing;
+    if (landing === null && this.#expect !== 0) landing = this.#landing = new Uint8Array(this.#expect);
+    let buf = landing ?? pool;
+    let off = landing === null ? poolOff : 0;
+    const rc = s.lbws_receive_at(h, chunk, n, buf, off, buf.length - off, INFO);
+    const eventsLen = INFO[0];
+    const outLen = INFO[1];
+    const total = eventsLen + outLen;
+    if (INFO[2] === 1) {
+      if (landing === null) poolOff = off + total;
+      else if (total !== 0) {
+        this.#landing = null;
+        if (total <= DEDICATED) this.#expect = 0;
+      }
+    } else if (total <= I32_MAX) {
+      reserve(total);
+      buf = regionBuf;
+      off = regionOff;
+      s.lbws_take_events(h, buf, off, total);
+      this.#landing = null;
+      this.#expect = total > DEDICATED && total <= READ_SIZE_MAX ? total : 0;
     } else {
-      events = view(s.lbws_events_ptr(this.#h), s.lbws_events_len(this.#h));
-    }
-    // Copy each payload out before dispatching: the native buffers are reused.
-    const parsed: [number, number, Uint8Array][] = [];
-    const dv = new DataView(events.buffer, events.byteOffset, events.byteLength);
-    for (let i = 0; i + 8 <= events.length;) {
-      const kind = events[i];
-      const code = dv.getUint16(i + 2, true);
-      const len = dv.getUint32(i + 4, true);
-      parsed.push([kind, code, events.slice(i + 8, i + 8 + len)]);
-      i += 8 + len;
+      buf = new Uint8Array(total);
+      off = 0;
+      buf.set(view(s.lbws_events_ptr(h), eventsLen));
+      buf.set(view(s.lbws_output_ptr(h), outLen), eventsLen);
+      s.lbws_consume_output(h, L(outLen));
     }
     const error = rc !== 0 ? this.#error(rc) : null;
-    if (out) this.#enqueue(out);
-    else this.#flush();
-    for (const [kind, code, payload] of parsed) {
-      if (kind === 1 || kind === 2) this.#emit("message", payload, kind === 2);
-      else if (kind === 9) this.#emit("ping", payload);
-      else if (kind === 10) this.#emit("pong", payload);
-      else if (kind === 8) {
-        this.#closeCode = code;
-        this.#closeReason = decoder.decode(payload);
-        this.readyState = 2;
-        // Core held its answer so that replies to the messages above go out first.
-        s.lbws_reply_close(this.#h);
-        this.#flush();
+    this.#corked = true;
+    try {
+      if (outLen !== 0) this.#enqueue(buf.subarray(off + eventsLen, off + eventsLen + outLen));
+      for (let i = off, end = off + eventsLen; i < end;) {
+        const kind = buf[i];
+        const len = (buf[i + 4] | (buf[i + 5] << 8) | (buf[i + 6] << 16) | (buf[i + 7] << 24)) >>> 0;
+        const payload = buf.subarray(i + 8, i + 8 + len);
+        if (kind === 1 || kind === 2) {
+          const ls = this.#listeners.message;
+          if (ls !== undefined) {
+            const isBinary = kind === 2;
+            for (let j = 0; j < ls.length; j++) ls[j](payload, isBinary);
+          }
+        } else if (kind === 9) this.#emit("ping", payload);
+        else if (kind === 10) this.#emit("pong", payload);
+        else if (kind === 8) {
+          this.#closeCode = buf[i + 2] | (buf[i + 3] << 8);
+          this.#closeReason = decoder.decode(payload);
+          this.readyState = 2;
+          // Core held its answer so that replies to the messages above go out first.
+          s.lbws_reply_close(h);
+          this.#flush();
+        }
+        i += 8 + len;
       }
-    }
-    if (error && error.code !== -1) {
-      // Core held the close frame so that replies to the messages before the bad frame go
-      // out first.
-      s.lbws_reply_close(this.#h);
-      this.#flush();
-      this.#closeCode = error.code;
-      this.readyState = 2;
-      this.#emit("error", error);
-      this.#idle().then(() => this.#finish());
+      if (error && error.code !== -1) {
+        // Core held the close frame so that replies to the messages before the bad frame go
+        // out first.
+        s.lbws_reply_close(h);
+        this.#flush();
+        this.#closeCode = error.code;
+        this.readyState = 2;
+        this.#emit("error", error);
+        this.#idle().then(() => this.#finish());
+      }
+    } finally {
+      this.#corked = false;
+      if (this.#writing === null && this.#queue.length !== 0 && !this.#scheduled) {
+        this.#scheduled = true;
+        schedule(this.#kick);
+      }
     }
   }
 

@@ -267,6 +267,150 @@ pub unsafe extern "C" fn lbws_send_into(
     n as i64
 }
 
+/// The hot path of a caller that hands out slices of its own buffers (Deno's `mod.ts` pool):
+/// decodes `data` and writes the events (the layout of [`lbws_receive`]) straight into
+/// `out[off..off + cap]`, followed by the bytes to write, which then count as written.
+/// Lengths are `u32` (cheaper to pass from JavaScript than `usize`). `info` (four `u32`)
+/// receives the events' length, the output's length, 1 when both were written to `out` (0:
+/// they did not fit; copy them with [`lbws_take_events`] into a larger buffer), and
+/// [`lbws_state`]. Returns the status of [`lbws_receive`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lbws_receive_at(
+    h: *mut Handle,
+    data: *const u8,
+    len: u32,
+    out: *mut u8,
+    off: u32,
+    cap: u32,
+    info: *mut u32,
+) -> i32 {
+    let h = unsafe { handle(h) };
+    let data = unsafe { bytes(data, len as usize) };
+    let out: &mut [u8] =
+        if out.is_null() { &mut [] } else { unsafe { slice::from_raw_parts_mut(out.add(off as usize), cap as usize) } };
+    let Handle { conn, events, .. } = h;
+    events.clear();
+    // Events go to `out` while they fit; from the first one that does not, all of them go to
+    // `events` (for lbws_take_events).
+    let mut pos = 0;
+    let mut spilled = false;
+    let result = conn.receive(data, |event| {
+        let (kind, code, payload): (u8, u16, &[u8]) = match event {
+            SessionEvent::Message { op, payload } => (op as u8, 0, payload),
+            SessionEvent::Ping(p) => (9, 0, p),
+            SessionEvent::Pong(p) => (10, 0, p),
+            SessionEvent::Close { code, reason } => (8, code.0, reason.as_bytes()),
+        };
+        let head = event_head(kind, code, payload.len());
+        if !spilled && out.len() - pos >= 8 + payload.len() {
+            out[pos..pos + 8].copy_from_slice(&head);
+            out[pos + 8..pos + 8 + payload.len()].copy_from_slice(payload);
+            pos += 8 + payload.len();
+        } else {
+            if !spilled {
+                events.extend_from_slice(&out[..pos]);
+                spilled = true;
+            }
+            events.extend_from_slice(&head);
+            events.extend_from_slice(payload);
+        }
+    });
+    let status = h.status(result);
+    let output = h.conn.output();
+    let output_len = output.len();
+    let events_len = if spilled { h.events.len() } else { pos };
+    let fits = !spilled && out.len() - pos >= output_len;
+    if fits {
+        out[pos..pos + output_len].copy_from_slice(output);
+        h.conn.consume_output(output_len);
+    } else if !spilled {
+        h.events.extend_from_slice(&out[..pos]);
+    }
+    if !info.is_null() {
+        let info = unsafe { slice::from_raw_parts_mut(info, 4) };
+        info[0] = events_len as u32;
+        info[1] = output_len as u32;
+        info[2] = u32::from(fits);
+        info[3] = state(&h.conn);
+    }
+    status
+}
+
+/// After [`lbws_receive_at`] reported that its results did not fit: copies the events, then
+/// the bytes to write (which then count as written), to `out[off..off + cap]`. Returns their
+/// total length, or -1 (nothing copied) when `cap` is too small.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lbws_take_events(h: *mut Handle, out: *mut u8, off: u32, cap: u32) -> i32 {
+    let h = unsafe { handle(h) };
+    let (events, output) = (&h.events, h.conn.output());
+    let total = events.len() + output.len();
+    if out.is_null() || total > cap as usize || total > i32::MAX as usize {
+        return -1;
+    }
+    let out = unsafe { slice::from_raw_parts_mut(out.add(off as usize), total) };
+    out[..events.len()].copy_from_slice(events);
+    out[events.len()..].copy_from_slice(output);
+    let n = output.len();
+    h.conn.consume_output(n);
+    h.events.clear();
+    total as i32
+}
+
+/// [`lbws_send`] with `u32` lengths, then the bytes to write copied to `out[off..off + cap]`,
+/// where they count as written: returns their length, or -1 when they did not fit (they wait
+/// in `lbws_output_*`; [`lbws_output_at`] copies them), or -2 when the send failed (status
+/// in `lbws_error_*`).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lbws_send_at(
+    h: *mut Handle,
+    op: u32,
+    data: *const u8,
+    len: u32,
+    compress: u32,
+    fin: u32,
+    out: *mut u8,
+    off: u32,
+    cap: u32,
+) -> i32 {
+    if unsafe { lbws_send(h, op, data, len as usize, compress, fin) } != 0 {
+        return -2;
+    }
+    unsafe { output_at(h, out, off, cap) }
+}
+
+/// Copies the bytes to write to `out[off..off + cap]`, where they count as written: returns
+/// their length, or -1 (nothing copied) when they do not fit.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lbws_output_at(h: *mut Handle, out: *mut u8, off: u32, cap: u32) -> i32 {
+    unsafe { output_at(h, out, off, cap) }
+}
+
+unsafe fn output_at(h: *mut Handle, out: *mut u8, off: u32, cap: u32) -> i32 {
+    let h = unsafe { handle(h) };
+    let output = h.conn.output();
+    let n = output.len();
+    if n == 0 {
+        return 0;
+    }
+    if out.is_null() || n > cap as usize || n > i32::MAX as usize {
+        return -1;
+    }
+    unsafe { slice::from_raw_parts_mut(out.add(off as usize), n) }.copy_from_slice(output);
+    h.conn.consume_output(n);
+    n as i32
+}
+
+fn event_head(kind: u8, code: u16, len: usize) -> [u8; 8] {
+    let mut head = [kind, 0, 0, 0, 0, 0, 0, 0];
+    head[2..4].copy_from_slice(&code.to_le_bytes());
+    head[4..8].copy_from_slice(&(len as u32).to_le_bytes());
+    head
+}
+
+fn state(c: &Conn) -> u32 {
+    u32::from(c.close_sent()) | (u32::from(c.is_closed()) << 1)
+}
+
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lbws_events_ptr(h: *mut Handle) -> *const u8 {
     unsafe { handle(h) }.events.as_ptr()
@@ -366,8 +510,7 @@ pub unsafe extern "C" fn lbws_error_len(h: *mut Handle) -> usize {
 /// failed; so 3 means the close handshake is complete.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lbws_state(h: *mut Handle) -> u32 {
-    let c = &unsafe { handle(h) }.conn;
-    u32::from(c.close_sent()) | (u32::from(c.is_closed()) << 1)
+    state(&unsafe { handle(h) }.conn)
 }
 
 #[cfg(test)]
@@ -438,6 +581,48 @@ mod tests {
             let answer = output(server);
             assert_eq!(lbws_receive(client, answer.as_ptr(), answer.len()), 0);
             assert_eq!(lbws_state(client), 3);
+            lbws_free(server);
+            lbws_free(client);
+        }
+    }
+
+    #[test]
+    fn receive_at_and_send_at_write_into_caller_buffers_or_say_they_did_not_fit() {
+        unsafe {
+            let (server, client) = (lbws_new(0, 0.0, 0), lbws_new(1, 0.0, 0));
+            (*server).conn.start(None);
+            (*client).conn.start(None);
+            assert_eq!(lbws_send(client, 1, b"hello".as_ptr(), 5, 1, 1), 0);
+            assert_eq!(lbws_ping(client, b"p".as_ptr(), 1), 0);
+            let wire = output(client);
+            let (mut out, mut info) = ([0u8; 64], [0u32; 4]);
+            let rc =
+                lbws_receive_at(server, wire.as_ptr(), wire.len() as u32, out.as_mut_ptr(), 4, 60, info.as_mut_ptr());
+            assert_eq!(rc, 0);
+            assert_eq!(info, [8 + 5 + 8 + 1, 3, 1, 0], "events, the pong, fitted, open");
+            assert_eq!(&out[4..17], b"\x01\0\0\0\x05\0\0\0hello");
+            assert_eq!(&out[26..29], b"\x8a\x01p", "the pong follows the events");
+            assert_eq!(lbws_output_len(server), 0, "copied out counts as written");
+
+            // Too small: nothing fits, lbws_take_events copies it all afterwards.
+            assert_eq!(lbws_send(client, 2, [7u8; 40].as_ptr(), 40, 1, 1), 0);
+            assert_eq!(lbws_ping(client, b"q".as_ptr(), 1), 0);
+            let wire = output(client);
+            let rc =
+                lbws_receive_at(server, wire.as_ptr(), wire.len() as u32, out.as_mut_ptr(), 0, 30, info.as_mut_ptr());
+            assert_eq!((rc, info), (0, [48 + 9, 3, 0, 0]));
+            assert_eq!(lbws_take_events(server, out.as_mut_ptr(), 0, 59), -1, "cap too small");
+            assert_eq!(lbws_take_events(server, out.as_mut_ptr(), 2, 62), 60);
+            assert_eq!((out[2], &out[10..50]), (2, &[7u8; 40][..]));
+            assert_eq!((out[50], out[54], out[58]), (9, 1, b'q'), "then the ping event");
+            assert_eq!(&out[59..62], b"\x8a\x01q");
+
+            assert_eq!(lbws_send_at(server, 1, b"abc".as_ptr(), 3, 1, 1, out.as_mut_ptr(), 60, 4), -1);
+            assert_eq!(lbws_output_at(server, out.as_mut_ptr(), 1, 5), 5);
+            assert_eq!(&out[1..6], b"\x81\x03abc");
+            assert_eq!(lbws_send_at(server, 1, b"abc".as_ptr(), 3, 1, 1, out.as_mut_ptr(), 10, 5), 5);
+            assert_eq!(&out[10..15], b"\x81\x03abc");
+            assert_eq!(lbws_send_at(server, 9, b"abc".as_ptr(), 3, 1, 1, out.as_mut_ptr(), 10, 5), -2, "not a data op");
             lbws_free(server);
             lbws_free(client);
         }
