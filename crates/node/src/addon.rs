@@ -98,7 +98,8 @@ pub struct State {
 
 /// Results up to this size are copied into the caller's scratch buffer (which it copies from
 /// into pooled Buffers: cheaper than creating a Buffer through Node-API); larger ones are
-/// moved out into a new Buffer without a copy.
+/// copied into a new Buffer that Node allocates (see `output_buffer` for why not an external
+/// one).
 const SCRATCH_MAX: usize = 16 * 1024;
 
 /// A new session. `maxPayload`: the largest message accepted, after inflation (default
@@ -266,7 +267,11 @@ pub fn session_receive_into<'env>(
         room.copy_from_slice(bytes);
         Ok(None)
     } else {
-        Ok(Some(BufferSlice::from_data(env, std::mem::take(bytes))?))
+        let b = BufferSlice::copy_from(env, &bytes[..])?;
+        if bytes.capacity() > KEEP_OUTPUT_MAX {
+            *bytes = Vec::new();
+        }
+        Ok(Some(b))
     }
 }
 
