@@ -99,8 +99,10 @@ const I32_MAX = 0x7fffffff;
  */
 const writeBuffers = new WeakSet<ArrayBuffer>();
 const spareBuffers: ArrayBuffer[] = [];
-const SPARE_MAX = 8;
+/** Spares kept: every connection with a large write under way may want one back. */
+const SPARE_BYTES_MAX = 16 * 1024 * 1024;
 const SPARE_SIZE_MAX = 4 * 1024 * 1024;
+let spareBytes = 0;
 
 function writeBuffer(n: number): Uint8Array<ArrayBuffer> {
   for (let i = 0; i < spareBuffers.length; i++) {
@@ -108,6 +110,7 @@ function writeBuffer(n: number): Uint8Array<ArrayBuffer> {
     if (b.byteLength >= n && b.byteLength <= 2 * n) {
       spareBuffers[i] = spareBuffers[spareBuffers.length - 1];
       spareBuffers.pop();
+      spareBytes -= b.byteLength;
       return new Uint8Array(b);
     }
   }
@@ -120,7 +123,10 @@ function writeBuffer(n: number): Uint8Array<ArrayBuffer> {
 function written(data: Uint8Array) {
   if (data.byteLength <= DEDICATED) return;
   const b = data.buffer as ArrayBuffer;
-  if (b.byteLength <= SPARE_SIZE_MAX && spareBuffers.length < SPARE_MAX && writeBuffers.has(b)) spareBuffers.push(b);
+  if (b.byteLength <= SPARE_SIZE_MAX && spareBytes + b.byteLength <= SPARE_BYTES_MAX && writeBuffers.has(b)) {
+    spareBuffers.push(b);
+    spareBytes += b.byteLength;
+  }
 }
 
 /**
@@ -404,7 +410,7 @@ export class WebSocketConnection {
 
   #kick = () => {
     this.#scheduled = false;
-    if (this.#writing === null) this.#writeNext();
+    if (this.#writing === null && this.#queue.length !== 0) this.#writeNext();
   };
 
   /** Writes what is queued, or settles the batch when nothing is. */
@@ -472,7 +478,8 @@ export class WebSocketConnection {
         this.#receive(buf, n);
         // A full read: the peer sends large frames; read them whole rather than in pieces.
         if (n === buf.length && n < READ_SIZE_MAX) buf = new Uint8Array(n * 2);
-        if ((native().lbws_state(this.#h) & 3) === 3) {
+        // (The close handshake can only have completed once closing started.)
+        if (this.readyState !== 1 && (native().lbws_state(this.#h) & 3) === 3) {
           await this.#idle();
           break;
         }
