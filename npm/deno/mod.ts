@@ -260,6 +260,7 @@ export class WebSocketConnection {
   /** Resolves when the queue is written (null: idle), and its resolver. */
   #batch: Promise<void> | null = null;
   #resolveBatch: (() => void) | null = null;
+  #rejectBatch: ((e: unknown) => void) | null = null;
   /** #receive is dispatching: sends queue up and go out in one write after it. */
   #corked = false;
   /** After a large message: the size of the buffer the next events land in, and that buffer. */
@@ -400,7 +401,10 @@ export class WebSocketConnection {
       q.push(bytes);
     }
     this.bufferedAmount += bytes.length;
-    this.#batch ??= new Promise((resolve) => (this.#resolveBatch = resolve));
+    this.#batch ??= new Promise((resolve, reject) => {
+      this.#resolveBatch = resolve;
+      this.#rejectBatch = reject;
+    });
     if (this.#writing === null && !this.#corked && !this.#scheduled) {
       this.#scheduled = true;
       schedule(this.#kick);
@@ -419,10 +423,17 @@ export class WebSocketConnection {
     if (q.length === 0) {
       this.#writing = null;
       const resolve = this.#resolveBatch;
+      const reject = this.#rejectBatch;
       this.#batch = null;
-      this.#resolveBatch = null;
+      this.#resolveBatch = this.#rejectBatch = null;
+      try {
+        this.#emit("drain");
+      } catch (e) {
+        // As before: a throwing drain listener rejects the sends of the batch.
+        reject?.(e);
+        return;
+      }
       resolve?.();
-      this.#emit("drain");
       return;
     }
     let data = q[0];
