@@ -331,12 +331,15 @@ export class WebSocketConnection {
   }
 
   ping(data: string | Uint8Array = EMPTY): Promise<void> {
+    // Once finished the native session is freed: it must not be called again.
+    if (this.readyState === 3) return Promise.reject(new WebSocketError("WebSocket is closed", -1));
     const bytes = typeof data === "string" ? encoder.encode(data) : data;
     const rc = native().lbws_ping(this.#h, bytes, L(bytes.length));
     return rc === 0 ? this.#flush() : Promise.reject(this.#error(rc));
   }
 
   pong(data: string | Uint8Array = EMPTY): Promise<void> {
+    if (this.readyState === 3) return Promise.reject(new WebSocketError("WebSocket is closed", -1));
     const bytes = typeof data === "string" ? encoder.encode(data) : data;
     const rc = native().lbws_pong(this.#h, bytes, L(bytes.length));
     return rc === 0 ? this.#flush() : Promise.reject(this.#error(rc));

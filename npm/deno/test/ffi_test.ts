@@ -113,3 +113,26 @@ Deno.test("FFI server refuses a bad upgrade with core's status", async () => {
   server.close();
   await server.finished;
 });
+
+Deno.test("FFI connection after close: send, ping and pong reject, nothing touches the freed session", async () => {
+  const { server, conns, url } = echoServer();
+  const ws = new WebSocket(url);
+  await new Promise((resolve) => ws.addEventListener("open", resolve, { once: true }));
+  const closed = new Promise((resolve) => ws.addEventListener("close", resolve, { once: true }));
+  ws.close(1000);
+  await closed;
+  const conn = conns[0];
+  await conn.closed;
+  // Let the pending writes settle, so the native session has been freed.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assertEquals(conn.readyState, 3);
+  // The rejection comes from the JavaScript side: the session is not asked (it is gone).
+  for (const call of [() => conn.send("late"), () => conn.ping("late"), () => conn.pong("late")]) {
+    const err = await call().then(() => null, (e) => e);
+    assert(err instanceof Error, "a call after the close must reject");
+    assert(/^WebSocket is (not open|closed)$/.test(err.message), `rejected by the session instead: ${err.message}`);
+  }
+  await conn.close(1000); // a no-op once closed
+  server.close();
+  await server.finished;
+});
