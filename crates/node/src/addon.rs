@@ -227,12 +227,7 @@ pub fn session_receive_into<'env>(
     bytes.clear();
     events.clear();
     let result = conn.receive(data, |event| {
-        let (kind, code, payload): (u8, u16, &[u8]) = match event {
-            SessionEvent::Message { op, payload } => (op as u8, 0, payload),
-            SessionEvent::Ping(p) => (9, 0, p),
-            SessionEvent::Pong(p) => (10, 0, p),
-            SessionEvent::Close { code, reason } => (8, code.0, reason.as_bytes()),
-        };
+        let (kind, code, payload) = glue::event_parts(event);
         events.push([i32::from(kind), bytes.len() as i32, payload.len() as i32, i32::from(code)]);
         bytes.extend_from_slice(payload);
     });

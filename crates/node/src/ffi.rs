@@ -16,7 +16,7 @@
 
 use std::slice;
 
-use lowbit_websockets::{Role, SessionEvent};
+use lowbit_websockets::Role;
 
 use crate::glue::{self, Conn, DEFAULT_MAX_FRAME, DEFAULT_MAX_PAYLOAD, DeflateSettings, Failure, Handshake};
 
@@ -191,12 +191,7 @@ pub unsafe extern "C" fn lbws_receive(h: *mut Handle, data: *const u8, len: usiz
     h.events.clear();
     let events = &mut h.events;
     let result = h.conn.receive(unsafe { bytes(data, len) }, |event| {
-        let (kind, code, payload): (u8, u16, &[u8]) = match event {
-            SessionEvent::Message { op, payload } => (op as u8, 0, payload),
-            SessionEvent::Ping(p) => (9, 0, p),
-            SessionEvent::Pong(p) => (10, 0, p),
-            SessionEvent::Close { code, reason } => (8, code.0, reason.as_bytes()),
-        };
+        let (kind, code, payload) = glue::event_parts(event);
         events.push(kind);
         events.push(0);
         events.extend_from_slice(&code.to_le_bytes());
@@ -295,12 +290,7 @@ pub unsafe extern "C" fn lbws_receive_at(
     let mut pos = 0;
     let mut spilled = false;
     let result = conn.receive(data, |event| {
-        let (kind, code, payload): (u8, u16, &[u8]) = match event {
-            SessionEvent::Message { op, payload } => (op as u8, 0, payload),
-            SessionEvent::Ping(p) => (9, 0, p),
-            SessionEvent::Pong(p) => (10, 0, p),
-            SessionEvent::Close { code, reason } => (8, code.0, reason.as_bytes()),
-        };
+        let (kind, code, payload) = glue::event_parts(event);
         let head = event_head(kind, code, payload.len());
         if !spilled && out.len() - pos >= 8 + payload.len() {
             out[pos..pos + 8].copy_from_slice(&head);

@@ -317,3 +317,15 @@ pub fn data_op(op: u32) -> Result<OpCode, Failure> {
         other => Err(Failure::misuse(format!("not a data opcode: {other}"))),
     }
 }
+
+/// An event as the faces hand it to JavaScript: the opcode it came in (1 text, 2 binary,
+/// 8 close, 9 ping, 10 pong), the close code (0 for the others), and the payload (the close
+/// reason for a close).
+pub fn event_parts(event: SessionEvent<'_>) -> (u8, u16, &[u8]) {
+    match event {
+        SessionEvent::Message { op, payload } => (op as u8, 0, payload),
+        SessionEvent::Ping(p) => (9, 0, p),
+        SessionEvent::Pong(p) => (10, 0, p),
+        SessionEvent::Close { code, reason } => (8, code.0, reason.as_bytes()),
+    }
+}
