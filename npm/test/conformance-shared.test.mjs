@@ -13,15 +13,37 @@ import { ourEchoServer, closeServer } from './helpers.mjs';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const bin = path.join(root, 'target/release/lbws-conformance-cases');
 
-function loadCases() {
+/** The shared list as JSON lines (`--handshakes`: the handshake list), hex fields decoded. */
+function loadCases(...args) {
   if (!existsSync(bin)) {
     execFileSync('cargo', ['build', '--release', '-p', 'lowbit-ws-node', '--bin', 'lbws-conformance-cases'], { cwd: root, stdio: 'inherit' });
   }
-  const out = execFileSync(bin, { maxBuffer: 1 << 30, encoding: 'utf8' });
+  const out = execFileSync(bin, args, { maxBuffer: 1 << 30, encoding: 'utf8' });
   return out.trim().split('\n').map((line) => {
     const c = JSON.parse(line);
-    c.bytes = Buffer.from(c.bytes, 'hex');
+    if (c.bytes !== undefined) c.bytes = Buffer.from(c.bytes, 'hex');
+    if (c.request !== undefined) c.request = Buffer.from(c.request, 'hex');
     return c;
+  });
+}
+
+/** Sends a raw request; resolves with the response head (what came before the blank line). */
+function responseHead(port, request) {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(port, '127.0.0.1', () => sock.write(request));
+    let got = Buffer.alloc(0);
+    const done = () => {
+      sock.destroy();
+      const end = got.indexOf('\r\n\r\n');
+      resolve(got.toString('latin1', 0, end === -1 ? got.length : end));
+    };
+    sock.on('data', (d) => {
+      got = Buffer.concat([got, d]);
+      if (got.includes('\r\n\r\n')) done();
+    });
+    sock.on('error', () => {}); // the server may answer and reset before reading it all
+    sock.on('close', done);
+    setTimeout(() => reject(new Error('no answer')), 10_000).unref();
   });
 }
 
@@ -121,6 +143,26 @@ describe('shared conformance list (host-tests/conformance) on the Node server', 
       } else {
         assert.ok(e.codes.includes(wire.close), `close code ${wire.close} in ${e.codes}`);
       }
+    });
+  }
+});
+
+describe('shared handshake list (host-tests/conformance/handshakes.rs) on the Node server', () => {
+  const cases = loadCases('--handshakes');
+  let wss;
+  before(async () => ({ wss } = await ourEchoServer({ perMessageDeflate: true })));
+  after(() => closeServer(wss));
+
+  test('the list is there', () => assert.ok(cases.length >= 20, `${cases.length} cases`));
+
+  for (const c of cases) {
+    test(c.name, async () => {
+      const head = await responseHead(wss.address().port, c.request);
+      const lines = head.toLowerCase().split('\r\n');
+      const status = Number(lines[0].split(' ')[1]);
+      assert.ok(c.status.includes(status), `status ${status}, want one of ${c.status}\n${head}`);
+      if (c.has !== null) assert.ok(lines.slice(1).some((l) => l.trimEnd() === c.has), `no \`${c.has}\` line\n${head}`);
+      if (c.lacks !== null) assert.ok(!lines.slice(1).some((l) => l.split(':')[0] === c.lacks), `carries ${c.lacks}\n${head}`);
     });
   }
 });

@@ -19,18 +19,20 @@ function hex(s: string): Uint8Array {
   return b;
 }
 
-async function loadCases(): Promise<Case[]> {
+/** The shared list's JSON lines (`--handshakes`: the handshake list). */
+async function caseLines(...args: string[]): Promise<Record<string, unknown>[]> {
   try {
     await Deno.stat(bin);
   } catch {
     const build = new Deno.Command("cargo", { args: ["build", "--release", "-p", "lowbit-ws-node", "--bin", "lbws-conformance-cases"], cwd: root });
     assert((await build.output()).success, "building lbws-conformance-cases");
   }
-  const out = await new Deno.Command(bin, { stdout: "piped" }).output();
-  return new TextDecoder().decode(out.stdout).trim().split("\n").map((line) => {
-    const c = JSON.parse(line);
-    return { ...c, bytes: hex(c.bytes) };
-  });
+  const out = await new Deno.Command(bin, { args, stdout: "piped" }).output();
+  return new TextDecoder().decode(out.stdout).trim().split("\n").map((line) => JSON.parse(line));
+}
+
+async function loadCases(): Promise<Case[]> {
+  return (await caseLines()).map((c) => ({ ...c, bytes: hex(c.bytes as string) }) as Case);
 }
 
 async function runCase(port: number, c: Case): Promise<{ messages: number; close: number | null }> {
@@ -132,4 +134,47 @@ Deno.test("shared conformance list on the Deno FFI server", async (t) => {
     s.close();
     await s.finished;
   }
+});
+
+interface HandshakeCase { name: string; request: string; status: number[]; has: string | null; lacks: string | null }
+
+/** Sends a raw request; returns the response head (what came before the blank line). */
+async function responseHead(port: number, request: Uint8Array): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  // The server may answer and close before reading a long request.
+  const writing = conn.write(request).catch(() => 0);
+  let got = new Uint8Array(0);
+  const buf = new Uint8Array(4096);
+  const text = () => new TextDecoder("latin1").decode(got);
+  while (!text().includes("\r\n\r\n")) {
+    const n = await conn.read(buf).catch(() => null);
+    if (n === null) break;
+    const next = new Uint8Array(got.length + n);
+    next.set(got);
+    next.set(buf.subarray(0, n), got.length);
+    got = next;
+  }
+  await writing;
+  conn.close();
+  return text().split("\r\n\r\n")[0];
+}
+
+Deno.test("shared handshake list on the Deno FFI server", async (t) => {
+  const handshakes = (await caseLines("--handshakes")) as unknown as HandshakeCase[];
+  assert(handshakes.length >= 20, `${handshakes.length} handshake cases`);
+  const s = serve({ port: 0, perMessageDeflate: true }, (ws: WebSocketConnection) => {
+    ws.on("message", (data, isBinary) => ws.send(data, { binary: isBinary }).catch(() => {}));
+  });
+  for (const c of handshakes) {
+    await t.step(c.name, async () => {
+      const head = await responseHead(s.addr.port, hex(c.request));
+      const lines = head.toLowerCase().split("\r\n");
+      const status = Number(lines[0].split(" ")[1]);
+      assert(c.status.includes(status), `status ${status}, want one of ${c.status}\n${head}`);
+      if (c.has !== null) assert(lines.slice(1).some((l) => l.trimEnd() === c.has), `no \`${c.has}\` line\n${head}`);
+      if (c.lacks !== null) assert(!lines.slice(1).some((l) => l.split(":")[0] === c.lacks), `carries ${c.lacks}\n${head}`);
+    });
+  }
+  s.close();
+  await s.finished;
 });
