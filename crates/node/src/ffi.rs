@@ -636,36 +636,3 @@ mod tests {
         }
     }
 }
-
-#[cfg(test)]
-mod timing {
-    use super::*;
-
-    /// `cargo test -p lowbit-ws-node --release -- --ignored --nocapture timing`: per-call cost
-    /// of the C ABI's hot path (no JS), to tell core time from crossing time.
-    #[test]
-    #[ignore]
-    fn receive_and_send_20_bytes() {
-        unsafe {
-            let server = lbws_new(0, 0.0, 0);
-            (*server).conn.start(None);
-            let mut enc = lowbit_websockets::Encoder::new(Role::Client);
-            let mut frame = Vec::new();
-            enc.encode_frame(true, 0, lowbit_websockets::OpCode::Text, &[b'x'; 20], &mut frame).unwrap();
-            let n = 1_000_000;
-            let t = std::time::Instant::now();
-            for _ in 0..n {
-                lbws_receive(server, frame.as_ptr(), frame.len());
-            }
-            let r = t.elapsed().as_nanos() as f64 / n as f64;
-            let t = std::time::Instant::now();
-            for _ in 0..n {
-                lbws_send(server, 1, frame.as_ptr(), 20, 0, 1);
-                lbws_consume_output(server, lbws_output_len(server));
-            }
-            let s = t.elapsed().as_nanos() as f64 / n as f64;
-            println!("receive {r:.0} ns, send {s:.0} ns");
-            lbws_free(server);
-        }
-    }
-}
