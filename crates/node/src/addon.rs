@@ -388,7 +388,7 @@ pub fn session_take_output<'env>(env: &'env Env, s: &mut External<State>) -> Res
 /// failed (3: the close handshake is complete).
 #[napi]
 pub fn session_state(s: &External<State>) -> u32 {
-    u32::from(s.conn.close_sent()) | (u32::from(s.conn.is_closed()) << 1)
+    s.conn.state_bits()
 }
 
 fn output_buffer<'env>(env: &'env Env, conn: &mut Conn) -> Result<Option<BufferSlice<'env>>> {

@@ -192,74 +192,10 @@ pub unsafe extern "C" fn lbws_receive(h: *mut Handle, data: *const u8, len: usiz
     let events = &mut h.events;
     let result = h.conn.receive(unsafe { bytes(data, len) }, |event| {
         let (kind, code, payload) = glue::event_parts(event);
-        events.push(kind);
-        events.push(0);
-        events.extend_from_slice(&code.to_le_bytes());
-        events.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        events.extend_from_slice(&event_head(kind, code, payload.len()));
         events.extend_from_slice(payload);
     });
     h.status(result)
-}
-
-/// [`lbws_receive`] plus a copy into the caller's buffer `out` (`cap` bytes), for the hot
-/// path: `out` starts with three `u32` (LE): the events' length, the output's length, and 1
-/// when both follow (the events, then the bytes to write, which count as written) or 0 when
-/// they did not fit (read them with `lbws_events_*` and `lbws_output_*` instead).
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn lbws_receive_into(
-    h: *mut Handle,
-    data: *const u8,
-    len: usize,
-    out: *mut u8,
-    cap: usize,
-) -> i32 {
-    let status = unsafe { lbws_receive(h, data, len) };
-    let h = unsafe { handle(h) };
-    if out.is_null() || cap < 12 {
-        return status;
-    }
-    let out = unsafe { slice::from_raw_parts_mut(out, cap) };
-    let (events, output) = (&h.events, h.conn.output());
-    let total = 12 + events.len() + output.len();
-    let fits = total <= cap;
-    out[0..4].copy_from_slice(&(events.len() as u32).to_le_bytes());
-    out[4..8].copy_from_slice(&(output.len() as u32).to_le_bytes());
-    out[8..12].copy_from_slice(&u32::from(fits).to_le_bytes());
-    if fits {
-        out[12..12 + events.len()].copy_from_slice(events);
-        out[12 + events.len()..total].copy_from_slice(output);
-        let n = output.len();
-        h.conn.consume_output(n);
-    }
-    status
-}
-
-/// [`lbws_send`] plus a copy of the bytes to write into `out` (`cap` bytes), which then count
-/// as written: returns their length, or -1 when they did not fit (read them with
-/// `lbws_output_*`), or -2 when the send failed (status in `lbws_error_*`).
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn lbws_send_into(
-    h: *mut Handle,
-    op: u32,
-    data: *const u8,
-    len: usize,
-    compress: u32,
-    fin: u32,
-    out: *mut u8,
-    cap: usize,
-) -> i64 {
-    if unsafe { lbws_send(h, op, data, len, compress, fin) } != 0 {
-        return -2;
-    }
-    let h = unsafe { handle(h) };
-    let output = h.conn.output();
-    let n = output.len();
-    if out.is_null() || n > cap {
-        return -1;
-    }
-    unsafe { slice::from_raw_parts_mut(out, n) }.copy_from_slice(output);
-    h.conn.consume_output(n);
-    n as i64
 }
 
 /// The hot path of a caller that hands out slices of its own buffers (Deno's `mod.ts` pool):
@@ -321,7 +257,7 @@ pub unsafe extern "C" fn lbws_receive_at(
         info[0] = events_len as u32;
         info[1] = output_len as u32;
         info[2] = u32::from(fits);
-        info[3] = state(&h.conn);
+        info[3] = h.conn.state_bits();
     }
     status
 }
@@ -395,10 +331,6 @@ fn event_head(kind: u8, code: u16, len: usize) -> [u8; 8] {
     head[2..4].copy_from_slice(&code.to_le_bytes());
     head[4..8].copy_from_slice(&(len as u32).to_le_bytes());
     head
-}
-
-fn state(c: &Conn) -> u32 {
-    u32::from(c.close_sent()) | (u32::from(c.is_closed()) << 1)
 }
 
 #[unsafe(no_mangle)]
@@ -500,7 +432,7 @@ pub unsafe extern "C" fn lbws_error_len(h: *mut Handle) -> usize {
 /// failed; so 3 means the close handshake is complete.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lbws_state(h: *mut Handle) -> u32 {
-    state(&unsafe { handle(h) }.conn)
+    unsafe { handle(h) }.conn.state_bits()
 }
 
 #[cfg(test)]

@@ -296,6 +296,12 @@ impl Conn {
     pub fn is_finished(&self) -> bool {
         self.session.as_ref().is_some_and(Session::is_finished)
     }
+
+    /// The close state both faces report: bit 0 our close frame is queued, bit 1 the peer's
+    /// close arrived or the connection failed (3: the close handshake is complete).
+    pub fn state_bits(&self) -> u32 {
+        u32::from(self.close_sent()) | (u32::from(self.is_closed()) << 1)
+    }
 }
 
 /// The close code core sends for `bytes` arriving at a fresh server (or client) session, with
