@@ -7,15 +7,13 @@
 //! `("component: Autobahn server role", |ctx| component::autobahn(ctx, Side::Server, &quick()))`.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use crate::autobahn::{Selection, Side};
-use crate::util::{Context, Ctx, Result, free_port, run};
+use crate::util::{ChildGuard, Context, Ctx, Result, free_port, run, start_listening};
 
 const AGENT: &str = "lowbit-component";
 
@@ -91,44 +89,11 @@ pub fn autobahn(ctx: &Ctx, side: Side, sel: &Selection) -> Result {
     }
 }
 
-/// Kills (and reaps) the host when dropped.
-struct Guard(std::process::Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Starts `lowbit-ws-host serve --deflate` on a free port and waits for "listening on ADDR".
-fn serve(ctx: &Ctx, stderr: Stdio) -> Result<(Guard, SocketAddr)> {
-    let exe = host_binary(ctx);
-    let mut child = Command::new(&exe)
-        .args(["serve", "--addr", "127.0.0.1:0", "--deflate", "--component"])
-        .arg(component(ctx))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(stderr)
-        .spawn()
-        .context(format!("cannot start {}", exe.display()))?;
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let guard = Guard(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = tx.send(BufReader::new(stdout).read_line(&mut line).map(|_| line));
-    });
-    let line = match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(Ok(line)) => line,
-        _ => return Err("lowbit-ws-host did not say \"listening on ADDR\" within 60 s".to_owned()),
-    };
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .and_then(|a| a.parse().ok())
-        .ok_or_else(|| format!("lowbit-ws-host: expected \"listening on ADDR\", got {:?}", line.trim()))?;
-    Ok((guard, addr))
+fn serve(ctx: &Ctx, stderr: Stdio) -> Result<(ChildGuard, SocketAddr)> {
+    let mut cmd = Command::new(host_binary(ctx));
+    cmd.args(["serve", "--addr", "127.0.0.1:0", "--deflate", "--component"]).arg(component(ctx));
+    start_listening("lowbit-ws-host", cmd, stderr, Duration::from_secs(60))
 }
 
 /// `cargo xtask demo` for the component: serve, exchange a few messages with the native

@@ -107,15 +107,26 @@ impl Drop for ChildGuard {
 /// Starts the release-built echo server on a free port and waits until it listens.
 /// Its stderr (one line per failed connection) goes to `stderr`.
 pub fn start_echo_server(ctx: &Ctx, stderr: Stdio) -> Result<(ChildGuard, SocketAddr)> {
-    let exe = ctx.example("echo-server");
-    let mut child = Command::new(&exe)
-        // Deflate is only used when a client offers it, so one server serves every case.
-        .args(["--addr", "127.0.0.1:0", "--deflate"])
+    let mut cmd = Command::new(ctx.example("echo-server"));
+    // Deflate is only used when a client offers it, so one server serves every case.
+    cmd.args(["--addr", "127.0.0.1:0", "--deflate"]);
+    start_listening("echo server", cmd, stderr, Duration::from_secs(30))
+}
+
+/// Starts a server that prints "listening on ADDR" once it listens (its stdout's first line)
+/// and waits up to `wait` for that line; `name` is for errors.
+pub fn start_listening(
+    name: &str,
+    mut cmd: Command,
+    stderr: Stdio,
+    wait: Duration,
+) -> Result<(ChildGuard, SocketAddr)> {
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(stderr)
         .spawn()
-        .context(format!("cannot start {}", exe.display()))?;
+        .context(format!("cannot start {}", cmd.get_program().display()))?;
     let stdout = child.stdout.take().expect("stdout is piped");
     let guard = ChildGuard { child };
 
@@ -125,15 +136,15 @@ pub fn start_echo_server(ctx: &Ctx, stderr: Stdio) -> Result<(ChildGuard, Socket
         let mut line = String::new();
         let _ = tx.send(BufReader::new(stdout).read_line(&mut line).map(|_| line));
     });
-    let line = match rx.recv_timeout(Duration::from_secs(30)) {
+    let line = match rx.recv_timeout(wait) {
         Ok(Ok(line)) => line,
-        Ok(Err(e)) => return Err(format!("echo server: cannot read its output: {e}")),
-        Err(_) => return Err("echo server did not say \"listening on ADDR\" within 30 s".to_owned()),
+        Ok(Err(e)) => return Err(format!("{name}: cannot read its output: {e}")),
+        Err(_) => return Err(format!("{name} did not say \"listening on ADDR\" within {} s", wait.as_secs())),
     };
     let addr = line
         .trim()
         .strip_prefix("listening on ")
         .and_then(|a| a.parse().ok())
-        .ok_or_else(|| format!("echo server: expected \"listening on ADDR\", got {:?}", line.trim()))?;
+        .ok_or_else(|| format!("{name}: expected \"listening on ADDR\", got {:?}", line.trim()))?;
     Ok((guard, addr))
 }
