@@ -15,59 +15,19 @@ use lowbit_websockets::{
 use miniz_oxide::MZFlush;
 use miniz_oxide::deflate::core::{CompressorOxide, create_comp_flags_from_zip_params};
 
+mod common;
+use common::{Feed, OP_CLOSE, RawFrame, Script, TEST_KEY, WireFrame, assert_masking};
+
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-/// An in-memory stream: reads from `input` (then end of stream), collects writes.
-struct Mem {
-    input: Cursor<Vec<u8>>,
-    out: Vec<u8>,
-}
-
-impl Mem {
-    fn new(input: Vec<u8>) -> Self {
-        Self { input: Cursor::new(input), out: Vec::new() }
-    }
-}
-
-impl Read for Mem {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.input.read(buf)
-    }
-}
-
-impl Write for Mem {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.out.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
 
 const RSV1: u8 = 0x40;
 const RSV2: u8 = 0x20;
 const RSV3: u8 = 0x10;
-const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 
 /// One client frame (masked), built by hand so it can carry any RSV bits.
 fn frame(fin: bool, rsv: u8, op: u8, payload: &[u8]) -> Vec<u8> {
-    let mut v = vec![(fin as u8) << 7 | rsv | op];
-    match payload.len() {
-        n if n < 126 => v.push(0x80 | n as u8),
-        n if n <= 0xffff => {
-            v.push(0x80 | 126);
-            v.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            v.push(0x80 | 127);
-            v.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    v.extend_from_slice(&KEY);
-    v.extend(payload.iter().enumerate().map(|(i, b)| b ^ KEY[i % 4]));
-    v
+    RawFrame::new(op, payload).fin(fin).rsv(rsv).mask(TEST_KEY).build()
 }
 
 /// A raw-DEFLATE compressor, independent of the crate's, with context kept across messages.
@@ -101,37 +61,25 @@ impl Deflater {
     }
 }
 
-fn server(input: Vec<u8>, deflate: bool) -> Conn<Mem> {
+fn server(input: Vec<u8>, deflate: bool) -> Conn<Script> {
     server_with(input, deflate.then(DeflateConfig::default), 0)
 }
 
-fn server_with(input: Vec<u8>, deflate: Option<DeflateConfig>, limit: usize) -> Conn<Mem> {
-    let mut conn = Conn::with_config(Mem::new(input), Config::new(Role::Server).max_read_limit(limit));
+fn server_with(input: Vec<u8>, deflate: Option<DeflateConfig>, limit: usize) -> Conn<Script> {
+    let mut conn = Conn::with_config(Script::new(input, Feed::Whole), Config::new(Role::Server).max_read_limit(limit));
     conn.set_deflate(deflate.as_ref(), None);
     conn
 }
 
 /// The close code of the last frame the connection wrote (unmasked server frames).
-fn close_written(conn: &Conn<Mem>) -> Option<u16> {
-    let mut bytes = &conn.get_ref().out[..];
-    let mut last = None;
-    while bytes.len() >= 2 {
-        let (b0, b1) = (bytes[0], bytes[1]);
-        assert_eq!(b1 & 0x80, 0, "a server never masks");
-        let (len, at) = match b1 & 0x7f {
-            126 => (u16::from_be_bytes([bytes[2], bytes[3]]) as usize, 4),
-            127 => (u64::from_be_bytes(bytes[2..10].try_into().unwrap()) as usize, 10),
-            n => (n as usize, 2),
-        };
-        let payload = &bytes[at..at + len];
-        last = (b0 & 0x0f == 8).then(|| u16::from_be_bytes([payload[0], payload[1]]));
-        bytes = &bytes[at + len..];
-    }
-    last
+fn close_written(conn: &Conn<Script>) -> Option<u16> {
+    let frames = conn.get_ref().frames();
+    assert_masking(&frames, Role::Server);
+    frames.last().filter(|f| f.opcode == OP_CLOSE).and_then(WireFrame::close_code)
 }
 
 /// Reads messages until an error; returns the messages read before it and the error.
-fn read_until_error(conn: &mut Conn<Mem>) -> (Vec<(OpCode, Vec<u8>)>, Error) {
+fn read_until_error(conn: &mut Conn<Script>) -> (Vec<(OpCode, Vec<u8>)>, Error) {
     let mut buf = Vec::new();
     let mut got = Vec::new();
     loop {
@@ -143,7 +91,7 @@ fn read_until_error(conn: &mut Conn<Mem>) -> (Vec<(OpCode, Vec<u8>)>, Error) {
 }
 
 /// The input is read to the end without a protocol error (it ends without a close frame).
-fn read_all_ok(conn: &mut Conn<Mem>) -> Vec<(OpCode, Vec<u8>)> {
+fn read_all_ok(conn: &mut Conn<Script>) -> Vec<(OpCode, Vec<u8>)> {
     let (got, e) = read_until_error(conn);
     assert!(matches!(e, Error::AbnormalClosure), "unexpected error {e:?}");
     assert_eq!(close_written(conn), None);
@@ -272,10 +220,10 @@ fn rsv1_without_negotiation_is_1002() {
         let mut input = request(offer).into_bytes();
         input.extend(frame(true, RSV1, 1, &zd));
         let opts = AcceptOptions { deflate: server_deflate, ..AcceptOptions::default() };
-        let (mut conn, accepted) = lowbit_websockets::accept(Mem::new(input), &opts).unwrap();
+        let (mut conn, accepted) = lowbit_websockets::accept(Script::new(input, Feed::Whole), &opts).unwrap();
         assert_eq!(accepted.extensions, None);
-        let head = conn.get_ref().out.len();
-        conn.get_mut().out.drain(..head);
+        let head = conn.get_ref().written.len();
+        conn.get_mut().written.drain(..head);
         let (_, e) = read_until_error(&mut conn);
         assert!(matches!(e, Error::ProtocolReservedBits { rsv: RSV1 }), "{e:?}");
         assert_eq!(close_written(&conn), Some(1002));
@@ -460,8 +408,8 @@ fn request(extensions: Option<&str>) -> String {
 /// The server's answer to an offer: the response head, and what `accept` negotiated.
 fn answer(offer: &str, opts: DeflateOptions) -> (String, Option<String>) {
     let opts = AcceptOptions { deflate: Some(opts), ..AcceptOptions::default() };
-    let (conn, accepted) = lowbit_websockets::accept(Mem::new(request(Some(offer)).into_bytes()), &opts).unwrap();
-    (String::from_utf8(conn.get_ref().out.clone()).unwrap(), accepted.extensions)
+    let (conn, accepted) = lowbit_websockets::accept(Script::new(request(Some(offer)), Feed::Whole), &opts).unwrap();
+    (String::from_utf8(conn.get_ref().written.clone()).unwrap(), accepted.extensions)
 }
 
 #[test]

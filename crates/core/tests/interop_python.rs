@@ -22,6 +22,9 @@ use std::time::Duration;
 
 use lowbit_websockets::{AcceptOptions, Config, Conn, ConnectOptions, DeflateOptions, OpCode, READ_LIMIT_LARGE, Role};
 
+mod common;
+use common::Rng;
+
 /// The `websockets` release these tests are written against: the latest that installs on
 /// Python 3.11 when they were written.
 const WEBSOCKETS_VERSION: &str = "17.4";
@@ -113,21 +116,6 @@ impl Drop for Watchdog {
 
 // ---------------------------------------------------------------------------------------------
 // Message plans and content
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// One message of a plan: kind `t` (JSON-like text), `b` (random bytes) or `r` (repetitive
 /// bytes), its size, the seed of its content, and a fragment size (0 = one piece).

@@ -19,6 +19,9 @@ use tungstenite::protocol::frame::coding::{CloseCode as TCode, Data, OpCode as T
 use tungstenite::protocol::{CloseFrame as TClose, WebSocketConfig};
 use tungstenite::{Message, WebSocket};
 
+mod common;
+use common::{Feed, Rng, Script, parse_frames};
+
 /// A hang guard only: every socket gets this read timeout so a broken test fails instead of
 /// hanging. Nothing waits on it for correctness.
 const GUARD: Duration = Duration::from_secs(30);
@@ -26,19 +29,6 @@ const MIB: usize = 1 << 20;
 
 // ---------------------------------------------------------------------------------------------
 // Content
-
-/// splitmix64: a tiny deterministic generator for test content.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
 
 fn binary(len: usize, seed: u64) -> Vec<u8> {
     let mut r = Rng(seed);
@@ -930,51 +920,9 @@ fn deflate_offer_ignored_by_tungstenite_server_changes_nothing() {
     assert_eq!(server.join().unwrap().0, 4);
 }
 
-/// An in-memory stream: reads from `input`, collects writes.
-struct Mem {
-    input: Cursor<Vec<u8>>,
-    out: Vec<u8>,
-}
-
-impl Read for Mem {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.input.read(buf)
-    }
-}
-
-impl Write for Mem {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.out.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 /// The frames in `bytes` as (first header byte, unmasked payload).
-fn frames(mut bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
-    let mut out = Vec::new();
-    while !bytes.is_empty() {
-        let (b0, b1) = (bytes[0], bytes[1]);
-        let (len, mut at) = match b1 & 0x7f {
-            126 => (u16::from_be_bytes([bytes[2], bytes[3]]) as usize, 4),
-            127 => (u64::from_be_bytes(bytes[2..10].try_into().unwrap()) as usize, 10),
-            n => (n as usize, 2),
-        };
-        let key = (b1 & 0x80 != 0).then(|| {
-            let k = [bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]];
-            at += 4;
-            k
-        });
-        let mut payload = bytes[at..at + len].to_vec();
-        if let Some(k) = key {
-            payload.iter_mut().enumerate().for_each(|(i, b)| *b ^= k[i % 4]);
-        }
-        out.push((b0, payload));
-        bytes = &bytes[at + len..];
-    }
-    out
+fn frames(bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    parse_frames(bytes).into_iter().map(|f| ((f.fin as u8) << 7 | f.rsv | f.opcode, f.payload)).collect()
 }
 
 #[test]
@@ -988,7 +936,7 @@ fn deflate_declined_writes_the_same_bytes_as_deflate_off() {
         (OpCode::Text, Vec::new()),
         (OpCode::Binary, binary(5000, 9)),
     ];
-    let send = |conn: &mut Conn<Mem>| {
+    let send = |conn: &mut Conn<Script>| {
         for (op, m) in &msgs {
             conn.write_message(*op, m).unwrap();
         }
@@ -998,17 +946,19 @@ fn deflate_declined_writes_the_same_bytes_as_deflate_off() {
     };
     let opts = AcceptOptions { deflate: Some(DeflateOptions::default()), ..AcceptOptions::default() };
     let (mut declined, accepted) =
-        lowbit_websockets::accept(Mem { input: Cursor::new(request.as_bytes().to_vec()), out: Vec::new() }, &opts)
-            .unwrap();
+        lowbit_websockets::accept(Script::new(request.as_bytes(), Feed::Whole), &opts).unwrap();
     assert_eq!(accepted.extensions, None);
-    let head_len = declined.get_ref().out.len();
-    let head = String::from_utf8(declined.get_ref().out.clone()).unwrap();
+    let head_len = declined.get_ref().written.len();
+    let head = String::from_utf8(declined.get_ref().written.clone()).unwrap();
     assert!(head.starts_with("HTTP/1.1 101") && !head.to_ascii_lowercase().contains("sec-websocket-extensions"));
     send(&mut declined);
-    let mut plain = Conn::new(Mem { input: Cursor::new(Vec::new()), out: Vec::new() }, 0, 0);
+    let mut plain = Conn::new(Script::new([], Feed::Whole), 0, 0);
     send(&mut plain);
-    let declined_bytes = &declined.get_ref().out[head_len..];
-    assert!(declined_bytes == &plain.get_ref().out[..], "deflate declined must write exactly what deflate off writes");
+    let declined_bytes = &declined.get_ref().written[head_len..];
+    assert!(
+        declined_bytes == &plain.get_ref().written[..],
+        "deflate declined must write exactly what deflate off writes"
+    );
     let fs = frames(declined_bytes);
     assert!(fs.len() > msgs.len());
     assert!(fs.iter().all(|(b0, _)| b0 & 0x70 == 0), "no RSV bit on any frame");
@@ -1069,11 +1019,11 @@ fn deflate_declined_writes_the_same_bytes_as_deflate_off() {
     for (op, m) in &msgs {
         declined.write_message(*op, m).unwrap();
     }
-    let mut plain = Conn::new_client(Mem { input: Cursor::new(Vec::new()), out: Vec::new() }, 0, 0);
+    let mut plain = Conn::new_client(Script::new([], Feed::Whole), 0, 0);
     for (op, m) in &msgs {
         plain.write_message(*op, m).unwrap();
     }
-    let (a, b) = (frames(&declined.get_ref().out), frames(&plain.get_ref().out));
+    let (a, b) = (frames(&declined.get_ref().out), frames(&plain.get_ref().written));
     assert_eq!(a.len(), b.len());
     assert!(a == b, "client frames (unmasked) must match deflate off");
     assert!(a.iter().all(|(b0, _)| b0 & 0x70 == 0));

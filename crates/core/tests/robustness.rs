@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 use lowbit_websockets::{AcceptOptions, Config, Error, OpCode, Role};
 use tungstenite::{Message, WebSocket};
 
+mod common;
+use common::RawFrame;
+
 /// Hang guard only: the longest any socket read may block.
 const GUARD: Duration = Duration::from_secs(30);
 
@@ -157,21 +160,7 @@ const KEY: [u8; 4] = [0xa1, 0x5e, 0x07, 0x3c];
 
 /// A masked client frame.
 fn frame(fin: bool, op: u8, payload: &[u8]) -> Vec<u8> {
-    let mut v = vec![(fin as u8) << 7 | op];
-    match payload.len() {
-        n if n < 126 => v.push(0x80 | n as u8),
-        n if n <= 0xffff => {
-            v.push(0x80 | 126);
-            v.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            v.push(0x80 | 127);
-            v.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    v.extend_from_slice(&KEY);
-    v.extend(payload.iter().enumerate().map(|(i, b)| b ^ KEY[i % 4]));
-    v
+    RawFrame::new(op, payload).fin(fin).mask(KEY).build()
 }
 
 /// Reads one server frame: (first header byte, payload).

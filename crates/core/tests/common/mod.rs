@@ -7,6 +7,24 @@ use std::io::{self, Read, Write};
 
 use lowbit_websockets::Role;
 
+/// splitmix64: a tiny deterministic generator for test content.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
 /// How a [`Script`] hands its input to the reader.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Feed {
