@@ -5,8 +5,6 @@
 // `DeflateOptions` is `#[non_exhaustive]`: outside its crate it is built by assignment.
 #![allow(clippy::field_reassign_with_default)]
 
-use std::io::{self, Cursor, Read, Write};
-
 use lowbit_websockets::deflate::negotiate::NegotiationError;
 use lowbit_websockets::handshake::HandshakeError;
 use lowbit_websockets::{
@@ -16,7 +14,7 @@ use miniz_oxide::MZFlush;
 use miniz_oxide::deflate::core::{CompressorOxide, create_comp_flags_from_zip_params};
 
 mod common;
-use common::{Feed, OP_CLOSE, RawFrame, Script, TEST_KEY, WireFrame, assert_masking};
+use common::{Answering, Feed, OP_CLOSE, RawFrame, Script, TEST_KEY, WireFrame, assert_masking};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -479,47 +477,8 @@ fn acceptable_offers_get_exact_answers() {
     );
 }
 
-/// A client stream that answers the request with `response(accept_key)`.
-struct Answering {
-    out: Vec<u8>,
-    input: Cursor<Vec<u8>>,
-    answer: String,
-    answered: bool,
-}
-
-impl Read for Answering {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if !self.answered {
-            let req = String::from_utf8_lossy(&self.out).into_owned();
-            let key = req.lines().find_map(|l| l.strip_prefix("Sec-WebSocket-Key: ")).unwrap().trim().to_owned();
-            let mut head = format!(
-                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n",
-                lowbit_websockets::handshake::accept_key(&key)
-            );
-            if !self.answer.is_empty() {
-                head.push_str(&format!("Sec-WebSocket-Extensions: {}\r\n", self.answer));
-            }
-            head.push_str("\r\n");
-            self.input = Cursor::new(head.into_bytes());
-            self.answered = true;
-        }
-        self.input.read(buf)
-    }
-}
-
-impl Write for Answering {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.out.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 fn connect_with_answer(answer: &str, deflate: Option<DeflateOptions>) -> lowbit_websockets::Result<Option<String>> {
-    let stream =
-        Answering { out: Vec::new(), input: Cursor::new(Vec::new()), answer: answer.to_owned(), answered: false };
+    let stream = Answering::new(answer);
     let opts = ConnectOptions { host: "example.com".into(), deflate, ..ConnectOptions::default() };
     lowbit_websockets::connect(stream, &opts).map(|(_, c)| c.extensions)
 }
@@ -574,12 +533,10 @@ fn bad_extension_answers_fail_the_client_handshake() {
 #[test]
 fn client_offers_are_well_formed() {
     let offer_of = |d: DeflateOptions| {
-        let mut s =
-            Answering { out: Vec::new(), input: Cursor::new(Vec::new()), answer: String::new(), answered: false };
+        let mut s = Answering::new("");
         let opts = ConnectOptions { host: "h".into(), deflate: Some(d), ..ConnectOptions::default() };
         lowbit_websockets::connect(&mut s, &opts).unwrap();
-        let req = String::from_utf8(s.out).unwrap();
-        req.lines().find_map(|l| l.strip_prefix("Sec-WebSocket-Extensions: ")).map(str::to_owned)
+        s.request.lines().find_map(|l| l.strip_prefix("Sec-WebSocket-Extensions: ")).map(str::to_owned)
     };
     assert_eq!(offer_of(DeflateOptions::default()).as_deref(), Some("permessage-deflate"));
     let mut all = DeflateOptions::default();

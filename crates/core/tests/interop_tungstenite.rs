@@ -2,7 +2,7 @@
 //! 16 MiB, fragmentation both ways, ping/pong both ways, every sendable close code from each
 //! side, read limits on each side, split + keep-alive under load, and deflate declined.
 
-use std::io::{self, Cursor, Read, Write};
+use std::io::{self, Cursor, Read};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -20,7 +20,7 @@ use tungstenite::protocol::{CloseFrame as TClose, WebSocketConfig};
 use tungstenite::{Message, WebSocket};
 
 mod common;
-use common::{Feed, Rng, Script, parse_frames};
+use common::{Answering, Feed, Rng, Script, parse_frames};
 
 /// A hang guard only: every socket gets this read timeout so a broken test fails instead of
 /// hanging. Nothing waits on it for correctness.
@@ -963,56 +963,10 @@ fn deflate_declined_writes_the_same_bytes_as_deflate_off() {
     assert!(fs.len() > msgs.len());
     assert!(fs.iter().all(|(b0, _)| b0 & 0x70 == 0), "no RSV bit on any frame");
     // The client role masks with random keys: compare the unmasked frames instead.
-    let response_for = |key: &str| {
-        format!(
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
-            lowbit_websockets::handshake::accept_key(key)
-        )
-    };
     let copts =
         ConnectOptions { host: "x".into(), deflate: Some(DeflateOptions::default()), ..ConnectOptions::default() };
     // Answers the client's request (whatever its fresh key) as a server without deflate.
-    struct Answering {
-        out: Vec<u8>,
-        input: Cursor<Vec<u8>>,
-        answered: bool,
-        request: String,
-        respond: Box<dyn Fn(&str) -> String>,
-    }
-    impl Read for Answering {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            if !self.answered {
-                let req = String::from_utf8_lossy(&self.out).into_owned();
-                let key = req
-                    .lines()
-                    .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
-                    .expect("client sent a key")
-                    .trim()
-                    .to_owned();
-                self.input = Cursor::new((self.respond)(&key).into_bytes());
-                self.answered = true;
-                self.request = req;
-                self.out.clear();
-            }
-            self.input.read(buf)
-        }
-    }
-    impl Write for Answering {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.out.extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-    let stream = Answering {
-        out: Vec::new(),
-        input: Cursor::new(Vec::new()),
-        answered: false,
-        request: String::new(),
-        respond: Box::new(response_for),
-    };
+    let stream = Answering::new("");
     let (mut declined, connected) = lowbit_websockets::connect(stream, &copts).unwrap();
     assert!(declined.get_ref().request.contains("permessage-deflate"), "the client offered deflate");
     assert_eq!(connected.extensions, None);
@@ -1023,7 +977,7 @@ fn deflate_declined_writes_the_same_bytes_as_deflate_off() {
     for (op, m) in &msgs {
         plain.write_message(*op, m).unwrap();
     }
-    let (a, b) = (frames(&declined.get_ref().out), frames(&plain.get_ref().written));
+    let (a, b) = (frames(&declined.get_ref().written), frames(&plain.get_ref().written));
     assert_eq!(a.len(), b.len());
     assert!(a == b, "client frames (unmasked) must match deflate off");
     assert!(a.iter().all(|(b0, _)| b0 & 0x70 == 0));

@@ -3,7 +3,7 @@
 //! independent parser for the frames a `Conn` wrote, so tests can assert what went on the wire.
 #![allow(dead_code)]
 
-use std::io::{self, Read, Write};
+use std::io::{self, Cursor, Read, Write};
 
 use lowbit_websockets::Role;
 
@@ -96,6 +96,69 @@ impl Read for Script {
 }
 
 impl Write for Script {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.written.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A client's stream to a fake server: once the client has written its upgrade request, the
+/// first read answers it with a 101 carrying that request's accept key and, unless
+/// `extensions` is empty, that `Sec-WebSocket-Extensions` value. The request is kept in
+/// `request`; `written` collects what is written after it.
+pub struct Answering {
+    extensions: String,
+    input: Cursor<Vec<u8>>,
+    answered: bool,
+    /// The upgrade request the client wrote.
+    pub request: String,
+    /// Everything written after the request.
+    pub written: Vec<u8>,
+}
+
+impl Answering {
+    pub fn new(extensions: &str) -> Self {
+        Self {
+            extensions: extensions.to_owned(),
+            input: Cursor::new(Vec::new()),
+            answered: false,
+            request: String::new(),
+            written: Vec::new(),
+        }
+    }
+}
+
+impl Read for Answering {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if !self.answered {
+            self.request = String::from_utf8_lossy(&self.written).into_owned();
+            self.written.clear();
+            let key = self
+                .request
+                .lines()
+                .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+                .expect("client sent a key")
+                .trim();
+            let mut head = format!(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n",
+                lowbit_websockets::handshake::accept_key(key)
+            );
+            if !self.extensions.is_empty() {
+                head.push_str(&format!("Sec-WebSocket-Extensions: {}\r\n", self.extensions));
+            }
+            head.push_str("\r\n");
+            self.input = Cursor::new(head.into_bytes());
+            self.answered = true;
+        }
+        self.input.read(buf)
+    }
+}
+
+impl Write for Answering {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.written.extend_from_slice(buf);
         Ok(buf.len())
