@@ -2,7 +2,7 @@
 //! allows them (1002), corrupt DEFLATE data (1007), inflation past the limit (1009), offers and
 //! answers that must be declined; plus the positive controls these tests lean on.
 
-// `DeflateOptions` is `#[non_exhaustive]`: outside its crate it is built by assignment.
+// Options are written as changes to the defaults, field by field.
 #![allow(clippy::field_reassign_with_default)]
 
 use lowbit_websockets::deflate::negotiate::NegotiationError;

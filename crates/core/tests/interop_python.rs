@@ -376,16 +376,15 @@ impl PyServerCfg {
     }
 }
 
-// `DeflateOptions` is `#[non_exhaustive]`: no struct literal outside its crate.
-#[allow(clippy::field_reassign_with_default)]
 fn deflate_options(snct: bool, cnct: bool, smwb: Option<u8>, level: u8, threshold: usize) -> DeflateOptions {
-    let mut d = DeflateOptions::default();
-    d.server_no_context_takeover = snct;
-    d.client_no_context_takeover = cnct;
-    d.server_max_window_bits = smwb;
-    d.level = level;
-    d.threshold = threshold;
-    d
+    DeflateOptions {
+        server_no_context_takeover: snct,
+        client_no_context_takeover: cnct,
+        server_max_window_bits: smwb,
+        level,
+        threshold,
+        ..DeflateOptions::default()
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
