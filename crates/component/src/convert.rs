@@ -58,14 +58,14 @@ pub fn limits_out(config: &core::Config) -> Limits {
 }
 
 pub fn options_in(o: DeflateOptions) -> CoreOptions {
-    let mut out = CoreOptions::default();
-    out.server_no_context_takeover = o.server_no_context_takeover;
-    out.client_no_context_takeover = o.client_no_context_takeover;
-    out.server_max_window_bits = o.server_max_window_bits;
-    out.level = o.level;
-    out.threshold = o.threshold as usize;
-    out.engine = lowbit_websockets::deflate::Engine::ZlibRs;
-    out
+    CoreOptions {
+        server_no_context_takeover: o.server_no_context_takeover,
+        client_no_context_takeover: o.client_no_context_takeover,
+        server_max_window_bits: o.server_max_window_bits,
+        level: o.level,
+        threshold: o.threshold as usize,
+        engine: lowbit_websockets::deflate::Engine::ZlibRs,
+    }
 }
 
 pub fn options_out(o: &CoreOptions) -> DeflateOptions {
@@ -87,7 +87,6 @@ pub fn deflate_in(c: DeflateConfig) -> CoreConfig {
         level: c.level,
         threshold: c.threshold as usize,
         engine: lowbit_websockets::deflate::Engine::ZlibRs,
-        ..CoreConfig::default()
     }
 }
 
