@@ -261,11 +261,15 @@ impl Session {
 }
 
 /// Serves one TCP connection the way `lowbit-ws-host serve` does: handshake, then echo until
-/// the peer closes, all inside the component. Returns the messages echoed.
+/// the peer closes, all inside the component, then [`tcp::linger`] so that the last bytes
+/// the guest wrote (a close frame, a 4xx answer) reach the client. Returns the messages echoed.
 pub fn serve_echo(host: &Host, tcp: TcpStream, options: &AcceptOptions) -> wasmtime::Result<Result<u64, Error>> {
-    let mut session = host.session()?;
-    match session.accept(tcp, options)? {
+    let after = tcp.try_clone()?;
+    let result = host.session().and_then(|mut session| match session.accept(tcp, options)? {
         Ok((conn, _)) => session.echo(conn),
         Err(e) => Ok(Err(e)),
-    }
+    });
+    // The session (and the guest's streams with it) is gone: the write half is shut down.
+    tcp::linger(after, tcp::LINGER);
+    result
 }
