@@ -1,5 +1,5 @@
 // Echo server for Deno: `deno run --allow-ffi --allow-net --allow-read --allow-env
-// examples/echo-server-deno.ts --port PORT [--deflate] [--napi]`.
+// examples/echo-server-deno.ts --port PORT [--deflate] [--napi] [--max-payload BYTES]`.
 // Default: the Deno FFI module (deno/mod.ts, Deno.dlopen). `--napi`: the npm package
 // (@lowbit/websockets) loaded through Deno's Node-API support instead.
 const args = Deno.args;
@@ -11,10 +11,11 @@ const value = (name: string, fallback: string) => {
 const port = Number(value("--port", "9001"));
 const hostname = value("--host", "127.0.0.1");
 const deflate = flag("--deflate");
+const maxPayload = Number(value("--max-payload", String(64 * 1024 * 1024)));
 
 if (flag("--napi")) {
   const { WebSocketServer } = await import("npm:@lowbit/websockets");
-  const wss = new WebSocketServer({ port, host: hostname, perMessageDeflate: deflate, maxPayload: 64 * 1024 * 1024 });
+  const wss = new WebSocketServer({ port, host: hostname, perMessageDeflate: deflate, maxPayload });
   // deno-lint-ignore no-explicit-any
   wss.on("connection", (ws: any) => {
     ws.on("message", (data: Uint8Array, isBinary: boolean) => ws.send(data, { binary: isBinary }));
@@ -27,7 +28,7 @@ if (flag("--napi")) {
     port,
     hostname,
     perMessageDeflate: deflate,
-    maxPayload: 64 * 1024 * 1024,
+    maxPayload,
     onListen: (a) => console.log(`echo server (Deno FFI) on ws://${a.hostname}:${a.port}${deflate ? " (permessage-deflate)" : ""}`),
   }, (ws) => {
     ws.on("message", (data, isBinary) => {

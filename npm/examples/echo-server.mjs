@@ -1,6 +1,7 @@
-// Echo server: `node examples/echo-server.mjs --port PORT [--deflate] [--host HOST]`.
+// Echo server: `node examples/echo-server.mjs --port PORT [--deflate] [--host HOST] [--max-payload BYTES]`.
 // Echoes every message back as it came (text as text, binary as binary). Used by the
-// interop tests, Autobahn (`--deflate`, 16 MiB messages) and the benchmarks.
+// interop tests, Autobahn (`--deflate`, 16 MiB messages), the browser test and the benchmarks.
+// The largest message accepted is 64 MiB unless `--max-payload` says otherwise.
 import { WebSocketServer } from '../index.mjs';
 
 const args = process.argv.slice(2);
@@ -16,7 +17,7 @@ const wss = new WebSocketServer({
   port,
   host,
   perMessageDeflate: flag('--deflate'),
-  maxPayload: 64 * 1024 * 1024,
+  maxPayload: Number(value('--max-payload', String(64 * 1024 * 1024))),
 });
 wss.on('connection', (ws) => {
   ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));

@@ -85,7 +85,7 @@ pub fn run_side(ctx: &Ctx, side: Side, sel: &Selection) -> Result {
             // cases do on purpose: keep that out of the summary.
             let log_path = out.join("echo-server.log");
             let log = File::create(&log_path).context(format!("cannot create {}", log_path.display()))?;
-            let (_server, addr) = start_echo_server(ctx, Stdio::from(log))?;
+            let (_server, addr) = start_echo_server(ctx, Stdio::from(log), &["--deflate"])?;
             println!("echo server listening on {addr} (log: {})", log_path.display());
             run(cmd.args(["--port", &addr.port().to_string()]))
         }

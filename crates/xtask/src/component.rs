@@ -79,7 +79,7 @@ pub fn autobahn(ctx: &Ctx, side: Side, sel: &Selection) -> Result {
     match side {
         Side::Server => {
             let log = File::create(out.join("host.log")).context("cannot create host.log")?;
-            let (_guard, addr) = serve(ctx, Stdio::from(log))?;
+            let (_guard, addr) = serve(ctx, Stdio::from(log), &["--deflate"])?;
             run(cmd.args(["--port", &addr.port().to_string()]))
         }
         Side::Client => {
@@ -89,10 +89,11 @@ pub fn autobahn(ctx: &Ctx, side: Side, sel: &Selection) -> Result {
     }
 }
 
-/// Starts `lowbit-ws-host serve --deflate` on a free port and waits for "listening on ADDR".
-fn serve(ctx: &Ctx, stderr: Stdio) -> Result<(ChildGuard, SocketAddr)> {
+/// Starts `lowbit-ws-host serve` with `args` (`--deflate`, `--max-read-limit N`) on a free
+/// port and waits for "listening on ADDR".
+pub fn serve(ctx: &Ctx, stderr: Stdio, args: &[&str]) -> Result<(ChildGuard, SocketAddr)> {
     let mut cmd = Command::new(host_binary(ctx));
-    cmd.args(["serve", "--addr", "127.0.0.1:0", "--deflate", "--component"]).arg(component(ctx));
+    cmd.args(["serve", "--addr", "127.0.0.1:0", "--component"]).arg(component(ctx)).args(args);
     start_listening("lowbit-ws-host", cmd, stderr, Duration::from_secs(60))
 }
 
@@ -101,7 +102,7 @@ fn serve(ctx: &Ctx, stderr: Stdio) -> Result<(ChildGuard, SocketAddr)> {
 pub fn demo(ctx: &Ctx) -> Result {
     use lowbit_websockets::{ConnectOptions, DeflateOptions, OpCode};
     build(ctx)?;
-    let (_guard, addr) = serve(ctx, Stdio::inherit())?;
+    let (_guard, addr) = serve(ctx, Stdio::inherit(), &["--deflate"])?;
     let opts = ConnectOptions {
         host: addr.to_string(),
         deflate: Some(DeflateOptions::default()),

@@ -3,6 +3,7 @@
 
 mod autobahn;
 mod bench;
+mod browser;
 mod component;
 mod demo;
 mod json;
@@ -25,6 +26,7 @@ commands:
              Node, Deno FFI); the native face is checked against the expected results
              [--face native|component|node] [--role server|client] [--cases PATTERNS]
              [--exclude PATTERNS] [--bless]
+  browser    headless Chromium against every face's echo server (after `test` built them)
   bench      loopback load test, our echo server vs tungstenite (writes BENCHMARKS.md)
              [--quick] [--duration S] [--warmup S] [--rounds N] [--connections N]
              [--only lowbit|tungstenite|deflate] [--size 20|16384] [--write|--no-write]
@@ -53,6 +55,7 @@ fn main() -> ExitCode {
             [arg, ..] => Err(format!("unexpected argument {arg:?}")),
         },
         "autobahn" => autobahn_command(&mut ctx, rest),
+        "browser" => no_args(rest).and_then(|()| browser::test(&ctx)),
         "bench" => bench::run(rest),
         "bench-component" => no_args(rest).and_then(|()| component::bench(&ctx)),
         "bench-node" => no_args(rest).and_then(|()| node::bench(&ctx)),

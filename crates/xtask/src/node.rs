@@ -73,7 +73,7 @@ pub fn bench(ctx: &Ctx) -> Result {
 /// Starts the Node echo server, runs the example client against it, stops the server.
 pub fn demo(ctx: &Ctx) -> Result {
     let port = free_port()?;
-    let _server = spawn_server(ctx, Target::NodeServer, port)?;
+    let _server = spawn_server(ctx, Target::NodeServer, port, &["--deflate"])?;
     run(Command::new("node").arg(npm_dir(ctx).join("examples/client.mjs")).arg(format!("ws://127.0.0.1:{port}/")))
 }
 
@@ -94,7 +94,7 @@ pub fn autobahn(ctx: &Ctx, target: Target, exclude: &str) -> Result {
         cmd.args(["--port", &port.to_string()]);
         _server = None;
     } else {
-        _server = Some(spawn_server(ctx, target, port)?);
+        _server = Some(spawn_server(ctx, target, port, &["--deflate"])?);
         cmd = Command::new(suite.join("server-test.sh"));
         cmd.args(["--port", &port.to_string()]);
     }
@@ -109,7 +109,7 @@ pub fn autobahn(ctx: &Ctx, target: Target, exclude: &str) -> Result {
 }
 
 /// Kills (and reaps) the server on every exit path.
-struct Server(Child);
+pub struct Server(Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -118,7 +118,9 @@ impl Drop for Server {
     }
 }
 
-fn spawn_server(ctx: &Ctx, target: Target, port: u16) -> Result<Server> {
+/// Starts one of our JavaScript echo servers on `port` with `args` (`--deflate`,
+/// `--max-payload N`) and waits until it accepts connections.
+pub fn spawn_server(ctx: &Ctx, target: Target, port: u16, args: &[&str]) -> Result<Server> {
     let dir = npm_dir(ctx);
     let port_arg = port.to_string();
     let mut cmd = match target {
@@ -134,7 +136,7 @@ fn spawn_server(ctx: &Ctx, target: Target, port: u16) -> Result<Server> {
             c
         }
     };
-    cmd.args(["--port", &port_arg, "--deflate"]).stdin(Stdio::null()).stdout(Stdio::null());
+    cmd.args(["--port", &port_arg]).args(args).stdin(Stdio::null()).stdout(Stdio::null());
     let server = Server(cmd.spawn().context(format!("cannot start the {target:?} echo server"))?);
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let start = Instant::now();

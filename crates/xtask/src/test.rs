@@ -7,6 +7,7 @@ use std::time::Instant;
 use std::process::Command;
 
 use crate::autobahn::{self, Selection, Side};
+use crate::browser;
 use crate::component;
 use crate::node::{self, Target};
 use crate::util::{Ctx, Result, run};
@@ -30,6 +31,7 @@ const STEPS: &[Step] = &[
     }),
     ("npm test (node:test)", node::test),
     ("deno test (npm/deno)", node::test_deno),
+    ("Chromium against every face's echo server (installs Debian's chromium)", browser::test),
     ("install Autobahn|Testsuite (python venv in target/)", autobahn::setup),
     ("Autobahn: native server (12.*/13.* up to 1 KiB)", |ctx| autobahn::run_side(ctx, Side::Server, &quick())),
     ("Autobahn: native client (12.*/13.* up to 1 KiB)", |ctx| autobahn::run_side(ctx, Side::Client, &quick())),

@@ -104,12 +104,12 @@ impl Drop for ChildGuard {
     }
 }
 
-/// Starts the release-built echo server on a free port and waits until it listens.
+/// Starts the release-built echo server on a free port with `args` (`--deflate`,
+/// `--max-message N`) and waits until it listens.
 /// Its stderr (one line per failed connection) goes to `stderr`.
-pub fn start_echo_server(ctx: &Ctx, stderr: Stdio) -> Result<(ChildGuard, SocketAddr)> {
+pub fn start_echo_server(ctx: &Ctx, stderr: Stdio, args: &[&str]) -> Result<(ChildGuard, SocketAddr)> {
     let mut cmd = Command::new(ctx.example("echo-server"));
-    // Deflate is only used when a client offers it, so one server serves every case.
-    cmd.args(["--addr", "127.0.0.1:0", "--deflate"]);
+    cmd.args(["--addr", "127.0.0.1:0"]).args(args);
     start_listening("echo server", cmd, stderr, Duration::from_secs(30))
 }
 
