@@ -240,48 +240,63 @@ impl Inflater {
     /// Inflates one message's `data` (with the sync tail restored) and appends it to `out`.
     /// Fails with `MessageTooBig` as soon as `out` would pass `limit` bytes, having grown `out`
     /// to at most `limit + 1` bytes, and with `InvalidCompressedData` on corrupt input.
+    ///
+    /// A message may end its DEFLATE stream with a final block (BFINAL, RFC 7692 §7.2.3.4).
+    /// What may follow that block is only the padding the RFC describes: one byte holding the
+    /// header of an empty stored block, which the restored tail completes, or nothing at all.
+    /// Anything else lies outside the stream and is corrupt. The next message starts a new
+    /// stream, with no history.
     pub fn inflate(&mut self, data: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<(), Error> {
-        use flate2::{FlushDecompress, Status};
-        for mut input in [data, &SYNC_TAIL[..]] {
-            loop {
-                let old = out.len();
-                if old > limit {
-                    return Err(Error::MessageTooBig { limit: limit as u64 });
-                }
-                // Grow geometrically, but never past one byte over the limit: that byte is how
-                // an over-long message is detected without inflating any further.
-                let cap = limit.saturating_sub(old).saturating_add(1);
-                let room = old.max(input.len().saturating_mul(2)).max(4096).min(cap);
-                out.resize(old + room, 0);
-                let (in0, out0) = (self.state.total_in(), self.state.total_out());
-                let status = self.state.decompress(input, &mut out[old..], FlushDecompress::None);
-                let written = (self.state.total_out() - out0) as usize;
-                out.truncate(old + written);
-                let consumed = (self.state.total_in() - in0) as usize;
-                input = &input[consumed..];
-                match status {
-                    Ok(Status::StreamEnd) => {
-                        // A final block ends the stream: the next message starts a new one.
-                        self.reset();
-                        if !input.is_empty() && input != SYNC_TAIL.as_slice() {
-                            return Err(Error::InvalidCompressedData);
-                        }
-                        break;
-                    }
-                    // The output filled up: there may be more to come.
-                    Ok(_) if written == room => {}
-                    Ok(_) if input.is_empty() => break,
-                    // Input left, room left, and no progress: the data cannot go on.
-                    Ok(_) if consumed == 0 && written == 0 => return Err(Error::InvalidCompressedData),
-                    Ok(_) => {}
-                    Err(_) => return Err(Error::InvalidCompressedData),
-                }
-            }
+        match self.feed(data, out, limit)? {
+            // The tail would complete the padding's empty stored block: nothing to inflate.
+            Some(rest) if rest.is_empty() || (rest.len() == 1 && rest[0] & 0b111 == 0) => {}
+            Some(_) => return Err(Error::InvalidCompressedData),
+            None => match self.feed(&SYNC_TAIL, out, limit)? {
+                // The tail itself ended a final block that `data` left unfinished.
+                Some(rest) if !rest.is_empty() => return Err(Error::InvalidCompressedData),
+                _ => {}
+            },
         }
         if out.len() > limit {
             return Err(Error::MessageTooBig { limit: limit as u64 });
         }
         Ok(())
+    }
+
+    /// Inflates `input` into `out` (see [`Self::inflate`]). Returns what follows a final block,
+    /// the stream being reset, or `None` when the stream goes on.
+    fn feed<'a>(&mut self, mut input: &'a [u8], out: &mut Vec<u8>, limit: usize) -> Result<Option<&'a [u8]>, Error> {
+        use flate2::{FlushDecompress, Status};
+        loop {
+            let old = out.len();
+            if old > limit {
+                return Err(Error::MessageTooBig { limit: limit as u64 });
+            }
+            // Grow geometrically, but never past one byte over the limit: that byte is how
+            // an over-long message is detected without inflating any further.
+            let cap = limit.saturating_sub(old).saturating_add(1);
+            let room = old.max(input.len().saturating_mul(2)).max(4096).min(cap);
+            out.resize(old + room, 0);
+            let (in0, out0) = (self.state.total_in(), self.state.total_out());
+            let status = self.state.decompress(input, &mut out[old..], FlushDecompress::None);
+            let written = (self.state.total_out() - out0) as usize;
+            out.truncate(old + written);
+            let consumed = (self.state.total_in() - in0) as usize;
+            input = &input[consumed..];
+            match status {
+                Ok(Status::StreamEnd) => {
+                    self.reset();
+                    return Ok(Some(input));
+                }
+                // The output filled up: there may be more to come.
+                Ok(_) if written == room => {}
+                Ok(_) if input.is_empty() => return Ok(None),
+                // Input left, room left, and no progress: the data cannot go on.
+                Ok(_) if consumed == 0 && written == 0 => return Err(Error::InvalidCompressedData),
+                Ok(_) => {}
+                Err(_) => return Err(Error::InvalidCompressedData),
+            }
+        }
     }
 }
 

@@ -281,6 +281,62 @@ fn fixed_block_with_match(first_literal: Option<u8>, distance_code: u32) -> Vec<
     b.out
 }
 
+/// "Hello" compressed in one block (RFC 7692 §7.2.3.1), with BFINAL set (§7.2.3.4, before
+/// its padding byte).
+const HELLO: [u8; 7] = [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
+const HELLO_FINAL: [u8; 7] = [0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
+
+/// RFC 7692 §7.2.3's example payloads, each a message (or messages) of "Hello", whole and
+/// split over two frames, with context takeover on.
+#[test]
+fn rfc7692_examples_inflate_to_hello() {
+    let padded_final = [&HELLO_FINAL[..], &[0x00]].concat();
+    let cases: Vec<(&str, Vec<Vec<u8>>)> = vec![
+        ("7.2.3.1 one compressed block", vec![HELLO.to_vec()]),
+        ("7.2.3.2 the second message refers to the first", vec![HELLO.to_vec(), vec![0xf2, 0x00, 0x11, 0x00, 0x00]]),
+        ("7.2.3.3 a stored block", vec![vec![0x00, 0x05, 0x00, 0xfa, 0xff, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x00]]),
+        ("7.2.3.4 a final block, padded; the next message starts afresh", vec![padded_final.clone(), HELLO.to_vec()]),
+        ("7.2.3.4 twice", vec![padded_final.clone(), padded_final]),
+        (
+            "7.2.3.5 two blocks",
+            vec![vec![0xf2, 0x48, 0x05, 0x00, 0x00, 0x00, 0xff, 0xff, 0xca, 0xc9, 0xc9, 0x07, 0x00]],
+        ),
+        ("a final block without the padding byte", vec![HELLO_FINAL.to_vec(), HELLO.to_vec()]),
+    ];
+    for (what, messages) in cases {
+        let whole: Vec<u8> = messages.iter().flat_map(|m| frame(true, RSV1, 1, m)).collect();
+        let split: Vec<u8> = messages
+            .iter()
+            .flat_map(|m| {
+                let (a, b) = m.split_at(m.len() / 2);
+                [frame(false, RSV1, 1, a), frame(true, 0, 0, b)].concat()
+            })
+            .collect();
+        for input in [whole, split] {
+            let got = read_all_ok(&mut server(input, true));
+            let want = vec![(OpCode::Text, b"Hello".to_vec()); messages.len()];
+            assert_eq!(got, want, "{what}");
+        }
+    }
+}
+
+#[test]
+fn data_after_a_final_block_other_than_its_padding_is_1007() {
+    let is_corrupt = |e: &Error| matches!(e, Error::InvalidCompressedData);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("two bytes after it", [&HELLO_FINAL[..], &[0x00, 0x00]].concat()),
+        ("a padding byte that opens a final block", [&HELLO_FINAL[..], &[0x01]].concat()),
+        ("a padding byte that opens a compressed block", [&HELLO_FINAL[..], &[0x02]].concat()),
+        ("a second stream", [&HELLO_FINAL[..], &HELLO[..]].concat()),
+    ];
+    for (what, data) in cases {
+        let mut conn = server(frame(true, RSV1, 1, &data), true);
+        let (got, e) = read_until_error(&mut conn);
+        assert!(got.is_empty() && is_corrupt(&e), "{what}: {got:?} {e:?}");
+        assert_eq!(close_written(&conn), Some(1007), "{what}");
+    }
+}
+
 #[test]
 fn corrupt_deflate_data_is_1007() {
     let is_corrupt = |e: &Error| matches!(e, Error::InvalidCompressedData);
