@@ -150,8 +150,8 @@ impl deflate::Guest for Component {
         server_accept([offer.as_str()], &options_in(options)).map(|(header, config)| (header, deflate_out(&config)))
     }
 
-    fn client_offer(options: types::DeflateOptions) -> String {
-        client_offer(&options_in(options))
+    fn client_offer(options: types::DeflateOptions) -> Result<String, Error> {
+        client_offer(&options_in(options)).map_err(|e| error_out(lowbit_websockets::Error::Negotiation(e)))
     }
 
     fn client_verify(response: Option<String>, options: types::DeflateOptions) -> Result<Option<DeflateConfig>, Error> {

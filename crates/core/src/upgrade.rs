@@ -105,7 +105,7 @@ pub fn connect<S: Read + Write>(mut stream: S, opts: &ConnectOptions) -> Result<
         host: opts.host.clone(),
         path: opts.path.clone(),
         protocols: opts.protocols.clone(),
-        extensions: opts.deflate.as_ref().map(client_offer),
+        extensions: opts.deflate.as_ref().map(client_offer).transpose().map_err(Error::Negotiation)?,
     };
     let connected = handshake::connect(&mut stream, &request)?;
     let negotiated = match &opts.deflate {

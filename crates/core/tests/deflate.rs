@@ -474,6 +474,8 @@ fn bad_extension_offers_are_declined() {
         "permessage-deflate; server_max_window_bits=16",
         "permessage-deflate; server_max_window_bits",
         "permessage-deflate; server_max_window_bits=09",
+        "permessage-deflate; server_max_window_bits=+9",
+        "permessage-deflate; client_max_window_bits=+9",
         "permessage-deflate; server_max_window_bits=\"12\"x",
         "permessage-deflate; client_max_window_bits=7",
         "permessage-deflate; client_max_window_bits=16",
@@ -547,6 +549,7 @@ fn bad_extension_answers_fail_the_client_handshake() {
         "permessage-deflate; client_max_window_bits",
         "permessage-deflate; unknown",
         "permessage-deflate; server_max_window_bits=7",
+        "permessage-deflate; server_max_window_bits=+9",
         "permessage-deflate; server_no_context_takeover; server_no_context_takeover",
         "permessage-deflate, permessage-deflate",
     ] {
@@ -603,4 +606,13 @@ fn client_offers_are_well_formed() {
         offer_of(all).as_deref(),
         Some("permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=9")
     );
+    // A window the RFC does not allow is refused before anything is sent.
+    for bits in [0, 7, 16, 255] {
+        let mut s = Answering::new("");
+        let deflate = DeflateOptions { server_max_window_bits: Some(bits), ..DeflateOptions::default() };
+        let opts = ConnectOptions { host: "h".into(), deflate: Some(deflate), ..ConnectOptions::default() };
+        let r = lowbit_websockets::connect(&mut s, &opts);
+        assert!(matches!(r, Err(Error::Negotiation(NegotiationError::BadParameter(_)))), "{bits}: {r:?}");
+        assert!(s.request.is_empty(), "{bits}: sent {:?}", s.request);
+    }
 }

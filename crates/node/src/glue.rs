@@ -179,7 +179,8 @@ impl Conn {
         deflate: Option<&DeflateSettings>,
     ) -> Result<(), Failure> {
         let deflate = deflate.map(DeflateSettings::options);
-        let extensions = deflate.as_ref().map(client_offer);
+        let extensions =
+            deflate.as_ref().map(client_offer).transpose().map_err(|e| Failure::from(Error::Negotiation(e)))?;
         let refs: Vec<&str> = protocols.iter().map(String::as_str).collect();
         let key = build_request(host, path, &refs, extensions.as_deref(), &mut self.handshake_out)?;
         self.offer = Some(Offer { key, protocols, extensions, deflate });

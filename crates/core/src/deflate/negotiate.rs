@@ -104,9 +104,10 @@ fn unquote(v: &str) -> Option<&str> {
     is_token(inner).then_some(inner)
 }
 
-/// A window-bits value: 8..=15 in decimal without leading zeros.
+/// A window-bits value: 8..=15 in decimal digits only, without leading zeros or a sign
+/// (RFC 7692 §7.1.2.1: `%x38-39 / %x31 %x30-35`).
 fn window_bits(v: &str) -> Option<u8> {
-    if v.len() > 2 || v.starts_with('0') {
+    if v.len() > 2 || v.starts_with('0') || !v.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     v.parse().ok().filter(|b| (8..=15).contains(b))
@@ -217,8 +218,13 @@ fn accept_offer(offer: &Params, options: &DeflateOptions) -> Option<(String, Def
     Some((response, config))
 }
 
-/// Client side: the `Sec-WebSocket-Extensions` value to offer.
-pub fn client_offer(options: &DeflateOptions) -> String {
+/// Client side: the `Sec-WebSocket-Extensions` value to offer. Fails with
+/// [`NegotiationError::BadParameter`], before anything is sent, when
+/// `options.server_max_window_bits` is outside 8..=15 (RFC 7692 §7.1.2.1).
+pub fn client_offer(options: &DeflateOptions) -> Result<String, NegotiationError> {
+    if let Some(bits) = options.server_max_window_bits.filter(|b| !(8..=15).contains(b)) {
+        return Err(NegotiationError::BadParameter(format!("server_max_window_bits={bits} (must be 8 to 15)")));
+    }
     let mut offer = String::from(PERMESSAGE_DEFLATE);
     if options.server_no_context_takeover {
         offer.push_str("; server_no_context_takeover");
@@ -233,7 +239,7 @@ pub fn client_offer(options: &DeflateOptions) -> String {
     if options.supports_window_bits(9) {
         offer.push_str("; client_max_window_bits");
     }
-    offer
+    Ok(offer)
 }
 
 /// Client side: checks the server's `Sec-WebSocket-Extensions` answer against what
