@@ -284,7 +284,10 @@ export class WebSocketConnection {
     this.#readPauseMark = options.readPauseMark ?? 16 * 1024 * 1024;
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
     this.#flush();
-    queueMicrotask(() => this.#readLoop(leftover));
+    // Not a microtask: frames that came with the handshake must wait until the caller, who
+    // gets this connection from a promise (`await accept(...)`, `serve`'s handler), has
+    // attached its listeners.
+    setTimeout(() => this.#readLoop(leftover), 0);
   }
 
   on<K extends keyof Events>(event: K, listener: Events[K]): this {
@@ -478,25 +481,32 @@ export class WebSocketConnection {
     this.#writeNext();
   };
 
+  /** Reads until the stream ends or the close handshake completes; `first` came with the handshake. */
   async #readLoop(first: Uint8Array) {
     let buf = new Uint8Array(READ_SIZE);
+    let chunk = first;
+    let n = first.length;
     try {
-      if (first.length) this.#receive(first, first.length);
+      // (terminate() may have come first, and freed the session.)
       while (this.readyState !== 3) {
+        if (n !== 0) {
+          this.#receive(chunk, n);
+          // A full read: the peer sends large frames; read them whole rather than in pieces.
+          if (chunk === buf && n === buf.length && n < READ_SIZE_MAX) buf = new Uint8Array(n * 2);
+          // (The close handshake can only have completed once closing started.)
+          if (this.readyState !== 1 && (native().lbws_state(this.#h) & 3) === 3) {
+            await this.#idle();
+            break;
+          }
+        }
         if (this.bufferedAmount > this.#readPauseMark) await this.#idle();
-        const n = await this.#conn.read(buf);
-        if (n === null) {
+        const read = await this.#conn.read(buf);
+        if (read === null) {
           native().lbws_receive_eof(this.#h);
           break;
         }
-        this.#receive(buf, n);
-        // A full read: the peer sends large frames; read them whole rather than in pieces.
-        if (n === buf.length && n < READ_SIZE_MAX) buf = new Uint8Array(n * 2);
-        // (The close handshake can only have completed once closing started.)
-        if (this.readyState !== 1 && (native().lbws_state(this.#h) & 3) === 3) {
-          await this.#idle();
-          break;
-        }
+        chunk = buf;
+        n = read;
       }
     } catch {
       // Read errors end the connection (1006).

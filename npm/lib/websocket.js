@@ -86,6 +86,9 @@ class WebSocket extends EventEmitter {
     socket.setTimeout(0);
     socket.removeAllListeners('data');
     socket.removeAllListeners('timeout');
+    // Bytes that came with the handshake go back to the socket, to be read like the rest once
+    // the caller has attached its listeners (the server's callback runs after this returns).
+    if (head && head.length) socket.unshift(head);
     socket.on('data', (chunk) => this._onData(chunk));
     socket.on('end', () => this._onEnd());
     socket.on('close', () => this._onSocketClose());
@@ -93,7 +96,6 @@ class WebSocket extends EventEmitter {
     socket.on('drain', () => this._onDrain());
     this._readyState = OPEN;
     this.emit('open');
-    if (head && head.length) this._onData(head);
     if (socket.readableFlowing === null || socket.isPaused()) socket.resume();
   }
 

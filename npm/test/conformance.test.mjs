@@ -141,3 +141,45 @@ describe('conformance: raw bytes → close code', () => {
     });
   }
 });
+
+/** Server frames as [opcode, payload] parsed from `buf` (unmasked, unfragmented). */
+function serverFrames(buf) {
+  const frames = [];
+  let i = 0;
+  while (i + 2 <= buf.length) {
+    let len = buf[i + 1] & 0x7f;
+    let h = 2;
+    if (len === 126) { len = buf.readUInt16BE(i + 2); h = 4; }
+    else if (len === 127) { len = Number(buf.readBigUInt64BE(i + 2)); h = 10; }
+    if (i + h + len > buf.length) break;
+    frames.push([buf[i] & 0x0f, buf.subarray(i + h, i + h + len)]);
+    i += h + len;
+  }
+  return frames;
+}
+
+describe('conformance: frames that come with the upgrade request', () => {
+  test('reach the listeners the connection callback attaches', async () => {
+    const { wss } = await ourEchoServer();
+    try {
+      const sock = net.connect(wss.address().port, '127.0.0.1');
+      await new Promise((resolve) => sock.once('connect', resolve));
+      let buf = Buffer.alloc(0);
+      sock.on('data', (d) => (buf = Buffer.concat([buf, d])));
+      // One write: the server reads the frames together with the request.
+      sock.write(cat(
+        Buffer.from('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+          'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n'),
+        frame({ op: 1, payload: 'early' }),
+        frame({ op: 8, payload: closeBody(1000) }),
+      ));
+      await new Promise((resolve) => sock.once('close', resolve));
+      const end = buf.indexOf('\r\n\r\n');
+      assert.match(buf.toString('latin1', 0, end), /^HTTP\/1\.1 101/);
+      const frames = serverFrames(buf.subarray(end + 4)).map(([op, p]) => [op, op === 8 ? p.readUInt16BE(0) : p.toString()]);
+      assert.deepEqual(frames, [[1, 'early'], [8, 1000]]);
+    } finally {
+      await closeServer(wss);
+    }
+  });
+});

@@ -136,3 +136,81 @@ Deno.test("FFI connection after close: send, ping and pong reject, nothing touch
   server.close();
   await server.finished;
 });
+
+/** `p`, or a failure naming `what` if it has not settled in 10 s (a lost event hangs, not fails). */
+function within<T>(p: Promise<T>, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: nothing within 10 s`)), 10_000);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Reads from `conn` until `buf` holds `\r\n\r\n`; returns the head and what followed. */
+async function readHead(conn: Deno.Conn): Promise<[string, Uint8Array]> {
+  let got = new Uint8Array(0);
+  const chunk = new Uint8Array(4096);
+  for (;;) {
+    const n = await conn.read(chunk);
+    if (n === null) throw new Error("closed before the head ended");
+    const next = new Uint8Array(got.length + n);
+    next.set(got);
+    next.set(chunk.subarray(0, n), got.length);
+    got = next;
+    const text = new TextDecoder("latin1").decode(got);
+    const end = text.indexOf("\r\n\r\n");
+    if (end !== -1) return [text.slice(0, end), got.subarray(end + 4)];
+  }
+}
+
+Deno.test("FFI server: frames in the same packet as the upgrade request reach the handler's listeners", async () => {
+  const { server } = echoServer();
+  const conn = await Deno.connect({ port: server.addr.port, hostname: "127.0.0.1" });
+  const request = new TextEncoder().encode(
+    "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+  );
+  // A masked text frame "early" (mask key 0), then a close 1000, in the same write.
+  const frames = [0x81, 0x85, 0, 0, 0, 0, ...new TextEncoder().encode("early"), 0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
+  await conn.write(new Uint8Array([...request, ...frames]));
+  const [head, rest] = await readHead(conn);
+  assert(head.startsWith("HTTP/1.1 101"), head);
+  let got = rest;
+  const chunk = new Uint8Array(4096);
+  const readToEnd = async () => {
+    for (let n; (n = await conn.read(chunk)) !== null;) got = new Uint8Array([...got, ...chunk.subarray(0, n)]);
+  };
+  await within(readToEnd(), "the echo, the close answer and the end of the stream");
+  conn.close();
+  // The echo "early", then the close answer.
+  assertEquals([...got], [0x81, 5, ...new TextEncoder().encode("early"), 0x88, 2, 0x03, 0xe8]);
+  server.close();
+  await server.finished;
+});
+
+Deno.test("FFI client: a message in the same packet as the 101 reaches listeners attached after connect()", async () => {
+  const listener = Deno.listen({ port: 0, hostname: "127.0.0.1" });
+  const port = (listener.addr as Deno.NetAddr).port;
+  const serverSide = (async () => {
+    const conn = await listener.accept();
+    const [head] = await readHead(conn);
+    const key = head.match(/sec-websocket-key: *(\S+)/i)![1];
+    const digest = await crypto.subtle.digest(
+      "SHA-1",
+      new TextEncoder().encode(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"),
+    );
+    const accept = btoa(String.fromCharCode(...new Uint8Array(digest)));
+    const response = new TextEncoder().encode(
+      `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
+    );
+    // The greeting (unmasked server text frame) in the same write as the 101.
+    await conn.write(new Uint8Array([...response, 0x81, 5, ...new TextEncoder().encode("hello")]));
+    return conn;
+  })();
+  const ws = await connect(`ws://127.0.0.1:${port}/`, { perMessageDeflate: false });
+  const message = new Promise<string>((resolve) => ws.on("message", (data) => resolve(new TextDecoder().decode(data))));
+  assertEquals(await within(message, "the greeting"), "hello");
+  ws.terminate();
+  (await serverSide).close();
+  listener.close();
+});
