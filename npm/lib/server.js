@@ -37,9 +37,18 @@ class WebSocketServer extends EventEmitter {
     this.clients = options.clientTracking ? new Set() : undefined;
     this._state = 0; // 0 running, 1 closing, 2 closed
     if (options.port != null) {
+      // A request Node's parser did not take for an upgrade (no `Upgrade` or `Connection`
+      // token): core says what is wrong with it, with the status every face answers.
       this._server = http.createServer((req, res) => {
+        const native = new NativeSession(false, 0, 0);
+        const refused = !native.accept(requestHead(req), false, null, undefined).done;
+        const out = native.takeOutput();
+        if (refused && out) {
+          res.socket.end(out);
+          return;
+        }
         const body = http.STATUS_CODES[426];
-        res.writeHead(426, { 'Content-Length': body.length, 'Content-Type': 'text/plain' });
+        res.writeHead(426, { 'Content-Length': body.length, 'Content-Type': 'text/plain', Upgrade: 'websocket' });
         res.end(body);
       });
       this._server.listen(options.port, options.host, options.backlog, callback);
