@@ -92,6 +92,8 @@ const U32_MAX = 0xffffffff;
 const READ_SIZE = 64 * 1024;
 const READ_SIZE_MAX = 256 * 1024;
 const I32_MAX = 0x7fffffff;
+/** How long a finished connection waits for the peer to hang up (see `#linger`). */
+const LINGER_MS = 2000;
 
 /**
  * Large buffers of bytes to write, reused once written (a fresh `ArrayBuffer` costs zeroing
@@ -512,7 +514,27 @@ export class WebSocketConnection {
       // Read errors end the connection (1006).
     }
     await this.#idle();
+    await this.#linger(buf);
     this.#finish();
+  }
+
+  /**
+   * After the close handshake or a failure: FIN, then read and drop what the peer still
+   * sends until it hangs up, for at most {@link LINGER_MS}. Closing with unread input would
+   * reset the connection, which can destroy our close frame before the peer reads it (a
+   * browser still sending a message refused with 1009 would report 1006).
+   */
+  async #linger(buf: Uint8Array) {
+    if (this.readyState === 3) return;
+    const timer = setTimeout(() => this.terminate(), LINGER_MS);
+    try {
+      await this.#conn.closeWrite();
+      while ((await this.#conn.read(buf)) !== null);
+    } catch {
+      // Reset by the peer, or closed by terminate().
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Decodes `chunk[0..n]` and hands its events to the listeners. */
@@ -583,7 +605,7 @@ export class WebSocketConnection {
         this.#closeCode = error.code;
         this.readyState = 2;
         this.#emit("error", error);
-        this.#idle().then(() => this.#finish());
+        // The read loop sees the session finished, and lingers.
       }
     } finally {
       this.#corked = false;

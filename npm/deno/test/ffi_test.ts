@@ -214,3 +214,38 @@ Deno.test("FFI client: a message in the same packet as the 101 reaches listeners
   (await serverSide).close();
   listener.close();
 });
+
+Deno.test("FFI server: the 1009 close frame reaches a client still sending the refused message", async () => {
+  const { server } = echoServer({ maxPayload: 1 << 20 });
+  const conn = await Deno.connect({ port: server.addr.port, hostname: "127.0.0.1" });
+  await conn.write(new TextEncoder().encode(
+    "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+  ));
+  const [head, rest] = await readHead(conn);
+  assert(head.startsWith("HTTP/1.1 101"), head);
+  // A masked binary frame of 32 MiB (mask key 0): far more than the kernel buffers hold, so
+  // most of it is still on the way when the server refuses it from its header.
+  await conn.write(new Uint8Array([0x82, 0xff, 0, 0, 0, 0, 0x02, 0, 0, 0, 0, 0, 0, 0]));
+  const chunk = new Uint8Array(1 << 20);
+  for (let mib = 0; mib < 32; mib++) {
+    for (let o = 0; o < chunk.length;) {
+      try {
+        o += await conn.write(chunk.subarray(o));
+      } catch (e) {
+        throw new Error(`the server reset the connection after ${mib} MiB of the refused frame: ${e}`);
+      }
+    }
+  }
+  let got = rest;
+  const buf = new Uint8Array(4096);
+  const readToEnd = async () => {
+    for (let n; (n = await conn.read(buf)) !== null;) got = new Uint8Array([...got, ...buf.subarray(0, n)]);
+  };
+  await within(readToEnd(), "the close frame and the end of the stream");
+  conn.close();
+  assertEquals(got[0], 0x88);
+  assertEquals((got[2] << 8) | got[3], 1009);
+  server.close();
+  await server.finished;
+});
