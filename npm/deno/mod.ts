@@ -310,6 +310,23 @@ export class WebSocketConnection {
     for (const l of ls as ((...a: Parameters<Events[K]>) => void)[]) l(...args);
   }
 
+  /**
+   * Emits a received event. What a listener throws is reported as uncaught, as for an
+   * `EventTarget` listener (`reportError`: the program ends unless a global `error` listener
+   * prevents it), and neither stops the other listeners nor fails the connection.
+   */
+  #dispatch<K extends keyof Events>(event: K, ...args: Parameters<Events[K]>) {
+    const ls = this.#listeners[event];
+    if (ls === undefined) return;
+    for (const l of ls as ((...a: Parameters<Events[K]>) => void)[]) {
+      try {
+        l(...args);
+      } catch (e) {
+        reportError(e);
+      }
+    }
+  }
+
   /** Queues a message; resolves once it is written to the stream. */
   send(data: string | Uint8Array | ArrayBuffer, options?: SendOptions): Promise<void> {
     if (this.readyState !== 1) return Promise.reject(new WebSocketError("WebSocket is not open", -1));
@@ -580,13 +597,20 @@ export class WebSocketConnection {
         const len = (buf[i + 4] | (buf[i + 5] << 8) | (buf[i + 6] << 16) | (buf[i + 7] << 24)) >>> 0;
         const payload = buf.subarray(i + 8, i + 8 + len);
         if (kind === 1 || kind === 2) {
+          // #dispatch("message", ...), without its rest-arguments array on the hot path.
           const ls = this.#listeners.message;
           if (ls !== undefined) {
             const isBinary = kind === 2;
-            for (let j = 0; j < ls.length; j++) ls[j](payload, isBinary);
+            for (let j = 0; j < ls.length; j++) {
+              try {
+                ls[j](payload, isBinary);
+              } catch (e) {
+                reportError(e);
+              }
+            }
           }
-        } else if (kind === 9) this.#emit("ping", payload);
-        else if (kind === 10) this.#emit("pong", payload);
+        } else if (kind === 9) this.#dispatch("ping", payload);
+        else if (kind === 10) this.#dispatch("pong", payload);
         else if (kind === 8) {
           this.#closeCode = buf[i + 2] | (buf[i + 3] << 8);
           this.#closeReason = decoder.decode(payload);
@@ -604,7 +628,7 @@ export class WebSocketConnection {
         this.#flush();
         this.#closeCode = error.code;
         this.readyState = 2;
-        this.#emit("error", error);
+        this.#dispatch("error", error);
         // The read loop sees the session finished, and lingers.
       }
     } finally {

@@ -249,3 +249,42 @@ Deno.test("FFI server: the 1009 close frame reaches a client still sending the r
   server.close();
   await server.finished;
 });
+
+Deno.test("FFI server: a throwing listener is reported and the connection goes on", async () => {
+  const reported: unknown[] = [];
+  const onError = (e: ErrorEvent) => {
+    e.preventDefault();
+    reported.push(e.error);
+  };
+  globalThis.addEventListener("error", onError);
+  const server = serve({ port: 0 }, (ws) => {
+    ws.on("message", (data) => {
+      if (new TextDecoder().decode(data) === "boom") throw new Error("listener bug");
+    });
+    ws.on("message", (data, isBinary) => ws.send(data, { binary: isBinary }).catch(() => {}));
+  });
+  try {
+    const ws = new WebSocket(`ws://127.0.0.1:${server.addr.port}`);
+    await new Promise((resolve) => ws.addEventListener("open", resolve, { once: true }));
+    const echoes: string[] = [];
+    const two = new Promise<void>((resolve) =>
+      ws.addEventListener("message", (m) => {
+        echoes.push(m.data);
+        if (echoes.length === 2) resolve();
+      })
+    );
+    ws.send("boom");
+    ws.send("after");
+    await within(two, "both echoes");
+    // The second listener still ran for "boom", and the connection stayed open for "after".
+    assertEquals(echoes, ["boom", "after"]);
+    assertEquals(reported.map((e) => (e as Error).message), ["listener bug"]);
+    const closed = new Promise((resolve) => ws.addEventListener("close", resolve, { once: true }));
+    ws.close();
+    await closed;
+  } finally {
+    globalThis.removeEventListener("error", onError);
+    server.close();
+    await server.finished;
+  }
+});
