@@ -146,7 +146,15 @@ function within<T>(p: Promise<T>, what: string): Promise<T> {
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** Reads from `conn` until `buf` holds `\r\n\r\n`; returns the head and what followed. */
+/** `start`, then everything `conn` reads until the peer ends the stream. */
+async function readToEnd(conn: Deno.Conn, start: Uint8Array): Promise<Uint8Array> {
+  let got = start;
+  const chunk = new Uint8Array(4096);
+  for (let n; (n = await conn.read(chunk)) !== null;) got = new Uint8Array([...got, ...chunk.subarray(0, n)]);
+  return got;
+}
+
+/** Reads from `conn` until the bytes hold `\r\n\r\n`; returns the head and what followed. */
 async function readHead(conn: Deno.Conn): Promise<[string, Uint8Array]> {
   let got = new Uint8Array(0);
   const chunk = new Uint8Array(4096);
@@ -175,12 +183,7 @@ Deno.test("FFI server: frames in the same packet as the upgrade request reach th
   await conn.write(new Uint8Array([...request, ...frames]));
   const [head, rest] = await readHead(conn);
   assert(head.startsWith("HTTP/1.1 101"), head);
-  let got = rest;
-  const chunk = new Uint8Array(4096);
-  const readToEnd = async () => {
-    for (let n; (n = await conn.read(chunk)) !== null;) got = new Uint8Array([...got, ...chunk.subarray(0, n)]);
-  };
-  await within(readToEnd(), "the echo, the close answer and the end of the stream");
+  const got = await within(readToEnd(conn, rest), "the echo, the close answer and the end of the stream");
   conn.close();
   // The echo "early", then the close answer.
   assertEquals([...got], [0x81, 5, ...new TextEncoder().encode("early"), 0x88, 2, 0x03, 0xe8]);
@@ -237,12 +240,7 @@ Deno.test("FFI server: the 1009 close frame reaches a client still sending the r
       }
     }
   }
-  let got = rest;
-  const buf = new Uint8Array(4096);
-  const readToEnd = async () => {
-    for (let n; (n = await conn.read(buf)) !== null;) got = new Uint8Array([...got, ...buf.subarray(0, n)]);
-  };
-  await within(readToEnd(), "the close frame and the end of the stream");
+  const got = await within(readToEnd(conn, rest), "the close frame and the end of the stream");
   conn.close();
   assertEquals(got[0], 0x88);
   assertEquals((got[2] << 8) | got[3], 1009);
