@@ -80,6 +80,10 @@ pub fn handshake_cases() -> Vec<HandshakeCase> {
         // (Node's http server hands these to its request handler, which asks core too.)
         c("no_upgrade_header", upgrade(&[("Upgrade", "")], &[]), bad, None, None),
         c("no_connection_header", upgrade(&[("Connection", "")], &[]), bad, None, None),
+        // The opening handshake has no body (what follows the head is frames).
+        c("content_length_5", upgrade(&[], &["Content-Length: 5"]), bad, None, None),
+        c("transfer_encoding_chunked", upgrade(&[], &["Transfer-Encoding: chunked"]), bad, None, None),
+        c("content_length_0", upgrade(&[], &["Content-Length: 0"]), ok, accept, None),
         c("post", upgrade(&[("GET", "POST / HTTP/1.1")], &[]), &[405], None, None),
         c("http_1_0", upgrade(&[("GET", "GET / HTTP/1.0")], &[]), &[505], None, None),
         c("garbage", b"\x00\x01garbage\r\n\r\n".to_vec(), bad, None, None),

@@ -101,8 +101,10 @@ pub enum HandshakeError {
     /// A header that must appear at most once appears more than once (RFC 6455 §4.1,
     /// RFC 9110 §7.2 for `Host`; 400).
     DuplicateHeader(&'static str),
-    /// A header's value is not valid for it: not UTF-8, or a `Sec-WebSocket-Protocol` element
-    /// that is not an HTTP token (RFC 6455 §4.1; 400).
+    /// A header's value is not valid for it: not UTF-8, a `Sec-WebSocket-Protocol` element
+    /// that is not an HTTP token (RFC 6455 §4.1), or a request body announced by a
+    /// `Content-Length` other than 0 or any `Transfer-Encoding` (an opening handshake has no
+    /// content; RFC 9110 §9.3.1) (400).
     InvalidHeaderValue(&'static str),
     /// The request head exceeds [`MAX_HANDSHAKE_SIZE`] (431 Request Header Fields Too Large).
     RequestTooLarge,

@@ -184,6 +184,14 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<(Request<'_>, usize)>, Handsha
     for value in header_values(parsed_headers, "Sec-WebSocket-Extensions") {
         utf8(value, "Sec-WebSocket-Extensions")?;
     }
+    // The opening handshake has no content: what follows the head is frames. A body would be
+    // read as frames, or smuggle a request past a proxy (RFC 9110 §9.3.1).
+    if header_values(parsed_headers, "Transfer-Encoding").next().is_some() {
+        return Err(HandshakeError::InvalidHeaderValue("Transfer-Encoding"));
+    }
+    if header_values(parsed_headers, "Content-Length").any(|v| v.trim_ascii() != b"0") {
+        return Err(HandshakeError::InvalidHeaderValue("Content-Length"));
+    }
 
     Ok(Some((Request { path, host, key, headers, len }, used)))
 }
@@ -506,6 +514,16 @@ mod tests {
                 "400 Bad Request",
             ),
             (request_lines(&[HOST, UPGRADE, CONNECTION, KEY_LINE]), "UnsupportedVersion", "426 Upgrade Required"),
+            (
+                request_lines(&[HOST, UPGRADE, CONNECTION, VERSION, KEY_LINE, "Content-Length: 5"]),
+                "InvalidHeaderValue(\"Content-Length\")",
+                "400 Bad Request",
+            ),
+            (
+                request_lines(&[HOST, UPGRADE, CONNECTION, VERSION, KEY_LINE, "Transfer-Encoding: chunked"]),
+                "InvalidHeaderValue(\"Transfer-Encoding\")",
+                "400 Bad Request",
+            ),
             (
                 request_lines(&[HOST, UPGRADE, CONNECTION, "Sec-WebSocket-Version: 8", KEY_LINE]),
                 "UnsupportedVersion",
