@@ -115,8 +115,10 @@ fn deflate_options() -> DeflateOptions {
 fn serve(stream: TcpStream, opts: &AcceptOptions) -> lowbit_websockets::Result<()> {
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
-    // A refused request has been answered with its 4xx by `accept` already.
-    let (mut conn, _accepted) = lowbit_websockets::accept(stream, opts)?;
+    // A refused request has been answered with its 4xx by `accept` already; linger so that
+    // the answer is not lost to a reset while the client is still sending (a 70 KB head).
+    let after = stream.try_clone()?;
+    let (mut conn, _accepted) = lowbit_websockets::accept(stream, opts).inspect_err(|_| linger(after))?;
     conn.get_ref().set_read_timeout(None)?;
 
     let mut buf = Vec::new();
