@@ -4,6 +4,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::time::Duration;
 
 use host_tests::*;
 use lowbit_ws_host::{Limits, accept_options, serve_echo};
@@ -19,7 +20,7 @@ fn refused_message_close_frame_reaches_a_client_still_sending() {
     let limits = Limits { max_read_limit: 1 << 20, max_chunk_size: 64 << 10 };
     let server = std::thread::spawn(move || {
         let (tcp, _) = listener.accept().expect("accept");
-        serve_echo(host(), tcp, &accept_options(limits, false)).expect("no trap")
+        serve_echo(host(), tcp, &accept_options(limits, false), Duration::from_secs(10)).expect("no trap")
     });
 
     let mut tcp = TcpStream::connect(addr).expect("connect");
@@ -46,4 +47,28 @@ fn refused_message_close_frame_reaches_a_client_still_sending() {
     drop(tcp); // hanging up ends the server's wait for us
     let result = server.join().expect("server thread");
     assert!(matches!(result, Err(lowbit_ws_host::Error::MessageTooBig(_))), "{result:?}");
+}
+
+/// A client that sends half an upgrade request and stalls is dropped after the handshake
+/// timeout: the handshake fails on the read (no status is sent) and the server hangs up, instead of holding
+/// the connection's thread forever.
+#[test]
+fn stalled_upgrade_request_is_dropped_after_the_handshake_timeout() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = std::thread::spawn(move || {
+        let (tcp, _) = listener.accept().expect("accept");
+        serve_echo(host(), tcp, &accept_options(Limits::default(), false), Duration::from_millis(300)).expect("no trap")
+    });
+    let mut tcp = TcpStream::connect(addr).expect("connect");
+    tcp.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n").expect("half a request");
+    // The server hangs up: end of stream, nothing written.
+    let mut got = Vec::new();
+    tcp.read_to_end(&mut got).expect("the server's FIN");
+    assert!(got.is_empty(), "{:?}", String::from_utf8_lossy(&got));
+    let result = server.join().expect("server thread");
+    assert!(
+        matches!(&result, Err(lowbit_ws_host::Error::Handshake(h)) if h.status.is_none() && h.message.contains("i/o")),
+        "{result:?}"
+    );
 }

@@ -668,6 +668,8 @@ export interface ServeOptions extends ConnectionOptions {
   protocols?: string[];
   signal?: AbortSignal;
   onListen?: (addr: Deno.NetAddr) => void;
+  /** Milliseconds a client may take to send its upgrade request (default 10 000). */
+  handshakeTimeout?: number;
 }
 
 /**
@@ -681,42 +683,55 @@ export async function accept(conn: Deno.Conn, options: Omit<ServeOptions, "port"
   const [flags, window, level, threshold] = deflateArgs(options.perMessageDeflate);
   let head = new Uint8Array(0);
   const buf = new Uint8Array(16 * 1024);
-  for (;;) {
-    let n: number | null = null;
+  // A client that stalls mid-request must not hold the connection forever: closing the stream
+  // ends the read below like a hang-up.
+  const timer = setTimeout(() => {
     try {
-      n = await conn.read(buf);
+      conn.close();
     } catch {
-      // reset by the peer: handled as the end of the stream
+      // closed
     }
-    if (n === null) {
-      s.lbws_free(h);
+  }, options.handshakeTimeout ?? 10_000);
+  try {
+    for (;;) {
+      let n: number | null = null;
       try {
-        conn.close();
+        n = await conn.read(buf);
       } catch {
-        // closed
+        // reset by the peer, or closed by the timeout: handled as the end of the stream
       }
-      throw new WebSocketError("connection closed during the handshake", -1);
-    }
-    const next = new Uint8Array(head.length + n);
-    next.set(head);
-    next.set(buf.subarray(0, n), head.length);
-    head = next;
-    const rc = s.lbws_accept(h, head, L(head.length), protocols, L(protocols.length), flags, window, level, threshold);
-    if (rc === 1) continue;
-    if (rc !== 0) {
-      const err = new WebSocketError(decoder.decode(view(s.lbws_error_ptr(h), s.lbws_error_len(h))), rc);
-      const out = view(s.lbws_output_ptr(h), s.lbws_output_len(h)).slice();
-      s.lbws_free(h);
-      try {
-        await conn.write(out);
-        conn.close();
-      } catch {
-        // the peer is gone
+      if (n === null) {
+        s.lbws_free(h);
+        try {
+          conn.close();
+        } catch {
+          // closed
+        }
+        throw new WebSocketError("connection closed during the handshake", -1);
       }
-      throw err;
+      const next = new Uint8Array(head.length + n);
+      next.set(head);
+      next.set(buf.subarray(0, n), head.length);
+      head = next;
+      const rc = s.lbws_accept(h, head, L(head.length), protocols, L(protocols.length), flags, window, level, threshold);
+      if (rc === 1) continue;
+      if (rc !== 0) {
+        const err = new WebSocketError(decoder.decode(view(s.lbws_error_ptr(h), s.lbws_error_len(h))), rc);
+        const out = view(s.lbws_output_ptr(h), s.lbws_output_len(h)).slice();
+        s.lbws_free(h);
+        try {
+          await conn.write(out);
+          conn.close();
+        } catch {
+          // the peer is gone
+        }
+        throw err;
+      }
+      const used = Number(s.lbws_handshake_used(h));
+      return new WebSocketConnection(conn, h, head.slice(used), options);
     }
-    const used = Number(s.lbws_handshake_used(h));
-    return new WebSocketConnection(conn, h, head.slice(used), options);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

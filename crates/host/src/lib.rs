@@ -262,11 +262,23 @@ impl Session {
 
 /// Serves one TCP connection the way `lowbit-ws-host serve` does: handshake, then echo until
 /// the peer closes, all inside the component, then [`tcp::linger`] so that the last bytes
-/// the guest wrote (a close frame, a 4xx answer) reach the client. Returns the messages echoed.
-pub fn serve_echo(host: &Host, tcp: TcpStream, options: &AcceptOptions) -> wasmtime::Result<Result<u64, Error>> {
+/// the guest wrote (a close frame, a 4xx answer) reach the client. A client that has not sent
+/// its whole upgrade request within `handshake_timeout` fails the handshake (an I/O error)
+/// rather than holding the thread forever. Returns the messages echoed.
+pub fn serve_echo(
+    host: &Host,
+    tcp: TcpStream,
+    options: &AcceptOptions,
+    handshake_timeout: std::time::Duration,
+) -> wasmtime::Result<Result<u64, Error>> {
     let after = tcp.try_clone()?;
+    // The timeout is the socket's, so it holds for the guest's input stream too.
+    after.set_read_timeout(Some(handshake_timeout))?;
     let result = host.session().and_then(|mut session| match session.accept(tcp, options)? {
-        Ok((conn, _)) => session.echo(conn),
+        Ok((conn, _)) => {
+            after.set_read_timeout(None)?;
+            session.echo(conn)
+        }
         Err(e) => Ok(Err(e)),
     });
     // The session (and the guest's streams with it) is gone: the write half is shut down.

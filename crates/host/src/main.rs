@@ -17,6 +17,9 @@ use std::process::ExitCode;
 
 use lowbit_ws_host::{ConnectOptions, Host, Limits, Opcode, accept_options, default_deflate, serve_echo};
 
+/// How long a client may take to send its upgrade request (as core's echo-server example).
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 struct Args {
     cmd: String,
     addr: String,
@@ -113,7 +116,7 @@ fn serve(host: &Host, args: &Args) -> wasmtime::Result<()> {
         let (host, options, verbose) = (host.clone(), options.clone(), args.verbose);
         std::thread::spawn(move || {
             let peer = tcp.peer_addr().ok();
-            let r = serve_echo(&host, tcp, &options);
+            let r = serve_echo(&host, tcp, &options, HANDSHAKE_TIMEOUT);
             if verbose {
                 eprintln!("{peer:?}: {r:?}");
             } else if let Err(trap) = r {

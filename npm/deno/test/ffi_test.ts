@@ -286,3 +286,17 @@ Deno.test("FFI server: a throwing listener is reported and the connection goes o
     await server.finished;
   }
 });
+
+Deno.test("FFI server: a stalled upgrade request is dropped after handshakeTimeout", async () => {
+  let handled = 0;
+  const server = serve({ port: 0, handshakeTimeout: 300 }, () => handled++);
+  const conn = await Deno.connect({ port: server.addr.port, hostname: "127.0.0.1" });
+  await conn.write(new TextEncoder().encode("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"));
+  // The server hangs up without an answer.
+  const got = await within(readToEnd(conn, new Uint8Array(0)), "the server hanging up");
+  assertEquals(got.length, 0);
+  assertEquals(handled, 0);
+  conn.close();
+  server.close();
+  await server.finished;
+});
