@@ -780,6 +780,8 @@ export function serve(options: ServeOptions, handler: (ws: WebSocketConnection) 
 /** Client options. */
 export interface ConnectOptions extends ConnectionOptions {
   protocols?: string[];
+  /** Milliseconds to wait for the server's answer before giving up (as `ws`'s; default: none). */
+  handshakeTimeout?: number;
 }
 
 /** Opens a client connection to `ws://host:port/path` (core builds and checks the handshake). */
@@ -810,25 +812,47 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
   await conn.write(request);
   let head = new Uint8Array(0);
   const buf = new Uint8Array(16 * 1024);
-  for (;;) {
-    const n = await conn.read(buf);
-    if (n === null) {
-      s.lbws_free(h);
-      conn.close();
-      throw new WebSocketError("connection closed during the handshake", -1);
+  let timedOut = false;
+  const timer = options.handshakeTimeout === undefined ? undefined : setTimeout(() => {
+    timedOut = true;
+    try {
+      conn.close(); // ends the read below
+    } catch {
+      // closed
     }
-    const next = new Uint8Array(head.length + n);
-    next.set(head);
-    next.set(buf.subarray(0, n), head.length);
-    head = next;
-    const r = s.lbws_response(h, head, L(head.length));
-    if (r === 1) continue;
-    if (r !== 0) {
-      const msg = decoder.decode(view(s.lbws_error_ptr(h), s.lbws_error_len(h)));
-      s.lbws_free(h);
-      conn.close();
-      throw new WebSocketError(`handshake failed: ${msg}`, r);
+  }, options.handshakeTimeout);
+  try {
+    for (;;) {
+      let n: number | null = null;
+      try {
+        n = await conn.read(buf);
+      } catch {
+        // reset by the peer, or closed by the timeout: handled as the end of the stream
+      }
+      if (n === null) {
+        s.lbws_free(h);
+        try {
+          conn.close();
+        } catch {
+          // closed
+        }
+        throw new WebSocketError(timedOut ? "opening handshake has timed out" : "connection closed during the handshake", -1);
+      }
+      const next = new Uint8Array(head.length + n);
+      next.set(head);
+      next.set(buf.subarray(0, n), head.length);
+      head = next;
+      const r = s.lbws_response(h, head, L(head.length));
+      if (r === 1) continue;
+      if (r !== 0) {
+        const msg = decoder.decode(view(s.lbws_error_ptr(h), s.lbws_error_len(h)));
+        s.lbws_free(h);
+        conn.close();
+        throw new WebSocketError(`handshake failed: ${msg}`, r);
+      }
+      return new WebSocketConnection(conn, h, head.slice(Number(s.lbws_handshake_used(h))), options);
     }
-    return new WebSocketConnection(conn, h, head.slice(Number(s.lbws_handshake_used(h))), options);
+  } finally {
+    clearTimeout(timer);
   }
 }

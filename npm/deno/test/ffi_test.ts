@@ -300,3 +300,16 @@ Deno.test("FFI server: a stalled upgrade request is dropped after handshakeTimeo
   server.close();
   await server.finished;
 });
+
+Deno.test("FFI client: handshakeTimeout gives up on a server that never answers", async () => {
+  const listener = Deno.listen({ port: 0, hostname: "127.0.0.1" });
+  const silent = listener.accept(); // accepts, reads nothing, answers nothing
+  const port = (listener.addr as Deno.NetAddr).port;
+  const attempt = connect(`ws://127.0.0.1:${port}/`, { handshakeTimeout: 300 }).then(
+    () => "connected",
+    (e: Error) => e.message,
+  );
+  assertEquals(await within(attempt, "connect() settling"), "opening handshake has timed out");
+  (await silent).close();
+  listener.close();
+});
