@@ -648,11 +648,7 @@ export class WebSocketConnection {
     if (this.readyState === 3) return;
     this.readyState = 3;
     if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
-    try {
-      this.#conn.close();
-    } catch {
-      // already closed
-    }
+    closeQuietly(this.#conn);
     // Free the session once pending writes settle.
     this.#idle().then(() => native().lbws_free(this.#h));
     this.#emit("close", this.#closeCode, this.#closeReason);
@@ -681,54 +677,71 @@ export async function accept(conn: Deno.Conn, options: Omit<ServeOptions, "port"
   const h = s.lbws_new(0, options.maxPayload ?? 0, options.maxFrame ?? 0);
   const protocols = encoder.encode((options.protocols ?? []).join(","));
   const [flags, window, level, threshold] = deflateArgs(options.perMessageDeflate);
-  let head = new Uint8Array(0);
-  const buf = new Uint8Array(16 * 1024);
-  // A client that stalls mid-request must not hold the connection forever: closing the stream
-  // ends the read below like a hang-up.
-  const timer = setTimeout(() => {
+  // A client that stalls mid-request must not hold the connection forever.
+  const got = await readHandshake(conn, options.handshakeTimeout ?? 10_000, (head) =>
+    s.lbws_accept(h, head, L(head.length), protocols, L(protocols.length), flags, window, level, threshold));
+  if (got === "closed" || got === "timeout") {
+    s.lbws_free(h);
+    closeQuietly(conn);
+    throw new WebSocketError("connection closed during the handshake", -1);
+  }
+  if (got.rc !== 0) {
+    const err = new WebSocketError(decoder.decode(view(s.lbws_error_ptr(h), s.lbws_error_len(h))), got.rc);
+    const out = view(s.lbws_output_ptr(h), s.lbws_output_len(h)).slice();
+    s.lbws_free(h);
     try {
-      conn.close();
+      await conn.write(out);
     } catch {
-      // closed
+      // the peer is gone
     }
-  }, options.handshakeTimeout ?? 10_000);
+    closeQuietly(conn);
+    throw err;
+  }
+  return new WebSocketConnection(conn, h, got.head.slice(Number(s.lbws_handshake_used(h))), options);
+}
+
+/** Closes `conn`, which may be closed already. */
+function closeQuietly(conn: Deno.Conn) {
   try {
+    conn.close();
+  } catch {
+    // closed
+  }
+}
+
+/**
+ * Reads a handshake head from `conn`, asking `step` (core's parser) after each read whether
+ * the head so far is complete: 1 reads on, anything else is returned with the head. A stream
+ * that ends or fails gives "closed"; one that takes longer than `timeout` ms is closed and
+ * gives "timeout".
+ */
+async function readHandshake(
+  conn: Deno.Conn,
+  timeout: number | undefined,
+  step: (head: Uint8Array) => number,
+): Promise<{ head: Uint8Array; rc: number } | "closed" | "timeout"> {
+  let timedOut = false;
+  const timer = timeout === undefined ? undefined : setTimeout(() => {
+    timedOut = true;
+    closeQuietly(conn); // ends the read below
+  }, timeout);
+  try {
+    let head = new Uint8Array(0);
+    const buf = new Uint8Array(16 * 1024);
     for (;;) {
       let n: number | null = null;
       try {
         n = await conn.read(buf);
       } catch {
-        // reset by the peer, or closed by the timeout: handled as the end of the stream
+        // reset by the peer, or closed by the timeout: the end of the stream
       }
-      if (n === null) {
-        s.lbws_free(h);
-        try {
-          conn.close();
-        } catch {
-          // closed
-        }
-        throw new WebSocketError("connection closed during the handshake", -1);
-      }
+      if (n === null) return timedOut ? "timeout" : "closed";
       const next = new Uint8Array(head.length + n);
       next.set(head);
       next.set(buf.subarray(0, n), head.length);
       head = next;
-      const rc = s.lbws_accept(h, head, L(head.length), protocols, L(protocols.length), flags, window, level, threshold);
-      if (rc === 1) continue;
-      if (rc !== 0) {
-        const err = new WebSocketError(decoder.decode(view(s.lbws_error_ptr(h), s.lbws_error_len(h))), rc);
-        const out = view(s.lbws_output_ptr(h), s.lbws_output_len(h)).slice();
-        s.lbws_free(h);
-        try {
-          await conn.write(out);
-          conn.close();
-        } catch {
-          // the peer is gone
-        }
-        throw err;
-      }
-      const used = Number(s.lbws_handshake_used(h));
-      return new WebSocketConnection(conn, h, head.slice(used), options);
+      const rc = step(head);
+      if (rc !== 1) return { head, rc };
     }
   } finally {
     clearTimeout(timer);
@@ -810,49 +823,18 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
   const request = view(s.lbws_output_ptr(h), s.lbws_output_len(h)).slice();
   s.lbws_consume_output(h, L(request.length));
   await conn.write(request);
-  let head = new Uint8Array(0);
-  const buf = new Uint8Array(16 * 1024);
-  let timedOut = false;
-  const timer = options.handshakeTimeout === undefined ? undefined : setTimeout(() => {
-    timedOut = true;
-    try {
-      conn.close(); // ends the read below
-    } catch {
-      // closed
-    }
-  }, options.handshakeTimeout);
-  try {
-    for (;;) {
-      let n: number | null = null;
-      try {
-        n = await conn.read(buf);
-      } catch {
-        // reset by the peer, or closed by the timeout: handled as the end of the stream
-      }
-      if (n === null) {
-        s.lbws_free(h);
-        try {
-          conn.close();
-        } catch {
-          // closed
-        }
-        throw new WebSocketError(timedOut ? "opening handshake has timed out" : "connection closed during the handshake", -1);
-      }
-      const next = new Uint8Array(head.length + n);
-      next.set(head);
-      next.set(buf.subarray(0, n), head.length);
-      head = next;
-      const r = s.lbws_response(h, head, L(head.length));
-      if (r === 1) continue;
-      if (r !== 0) {
-        const msg = decoder.decode(view(s.lbws_error_ptr(h), s.lbws_error_len(h)));
-        s.lbws_free(h);
-        conn.close();
-        throw new WebSocketError(`handshake failed: ${msg}`, r);
-      }
-      return new WebSocketConnection(conn, h, head.slice(Number(s.lbws_handshake_used(h))), options);
-    }
-  } finally {
-    clearTimeout(timer);
+  const got = await readHandshake(conn, options.handshakeTimeout, (head) => s.lbws_response(h, head, L(head.length)));
+  if (got === "closed" || got === "timeout") {
+    s.lbws_free(h);
+    closeQuietly(conn);
+    const why = got === "timeout" ? "opening handshake has timed out" : "connection closed during the handshake";
+    throw new WebSocketError(why, -1);
   }
+  if (got.rc !== 0) {
+    const msg = decoder.decode(view(s.lbws_error_ptr(h), s.lbws_error_len(h)));
+    s.lbws_free(h);
+    closeQuietly(conn);
+    throw new WebSocketError(`handshake failed: ${msg}`, got.rc);
+  }
+  return new WebSocketConnection(conn, h, got.head.slice(Number(s.lbws_handshake_used(h))), options);
 }
