@@ -17,23 +17,22 @@ const LIMIT: &str = "16777216";
 pub fn test(ctx: &Ctx) -> Result {
     let chromium = chromium()?;
     // Kept alive until the browser is done; each kills its server when dropped.
-    let mut rust_servers = Vec::new();
-    let mut js_servers = Vec::new();
+    let mut servers = Vec::new();
     let mut targets = Vec::new();
     for (mode, deflate) in [("deflate", &["--deflate"][..]), ("plain", &[][..])] {
         let target = |name: &str, url: String| format!("{name}-{mode},{url},{mode},{LIMIT}");
 
         let (guard, addr) = start_echo_server(ctx, Stdio::null(), &[deflate, &["--max-message", LIMIT]].concat())?;
-        rust_servers.push(guard);
+        servers.push(guard);
         targets.push(target("native", format!("ws://{addr}/")));
 
         let (guard, addr) = component::serve(ctx, Stdio::null(), &[deflate, &["--max-read-limit", LIMIT]].concat())?;
-        rust_servers.push(guard);
+        servers.push(guard);
         targets.push(target("component", format!("ws://{addr}/")));
 
         for (name, face) in [("node", Target::NodeServer), ("deno-ffi", Target::DenoFfiServer)] {
             let port = free_port()?;
-            js_servers.push(node::spawn_server(ctx, face, port, &[deflate, &["--max-payload", LIMIT]].concat())?);
+            servers.push(node::spawn_server(ctx, face, port, &[deflate, &["--max-payload", LIMIT]].concat())?);
             targets.push(target(name, format!("ws://127.0.0.1:{port}/")));
         }
     }

@@ -5,10 +5,10 @@
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::{Context, Ctx, Result, free_port, run};
+use crate::util::{ChildGuard, Context, Ctx, Result, free_port, run};
 
 /// Which of our ends Autobahn tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,19 +108,9 @@ pub fn autobahn(ctx: &Ctx, target: Target, exclude: &str) -> Result {
     run(&mut cmd)
 }
 
-/// Kills (and reaps) the server on every exit path.
-pub struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Starts one of our JavaScript echo servers on `port` with `args` (`--deflate`,
 /// `--max-payload N`) and waits until it accepts connections.
-pub fn spawn_server(ctx: &Ctx, target: Target, port: u16, args: &[&str]) -> Result<Server> {
+pub fn spawn_server(ctx: &Ctx, target: Target, port: u16, args: &[&str]) -> Result<ChildGuard> {
     let dir = npm_dir(ctx);
     let port_arg = port.to_string();
     let mut cmd = match target {
@@ -137,7 +127,7 @@ pub fn spawn_server(ctx: &Ctx, target: Target, port: u16, args: &[&str]) -> Resu
         }
     };
     cmd.args(["--port", &port_arg]).args(args).stdin(Stdio::null()).stdout(Stdio::null());
-    let server = Server(cmd.spawn().context(format!("cannot start the {target:?} echo server"))?);
+    let server = ChildGuard::from(cmd.spawn().context(format!("cannot start the {target:?} echo server"))?);
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let start = Instant::now();
     while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {

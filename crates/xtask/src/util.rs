@@ -97,6 +97,12 @@ pub struct ChildGuard {
     child: Child,
 }
 
+impl From<Child> for ChildGuard {
+    fn from(child: Child) -> Self {
+        Self { child }
+    }
+}
+
 impl Drop for ChildGuard {
     fn drop(&mut self) {
         let _ = self.child.kill();
