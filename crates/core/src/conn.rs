@@ -1,40 +1,28 @@
 //! The blocking driver: [`Conn`] over any `Read + Write` stream, with the seed's API.
 //!
-//! `Conn` is a thin loop over the sans-IO [`Decoder`](crate::Decoder) and
-//! [`Encoder`](crate::Encoder): it reads into the decoder's buffer, answers pings and closes,
-//! and writes encoded frames. For a stream that can be cloned (`TcpStream`), [`Conn::split`]
+//! `Conn` is a thin loop over the engine's read and write sides (the halves of
+//! [`Session`](crate::Session)): it reads the stream into the engine, sends the answers the
+//! engine owes straight to the stream, and writes frames from the caller's buffer (a large
+//! server payload goes out in one vectored write, uncopied). For a stream that can be cloned (`TcpStream`), [`Conn::split`]
 //! gives a reader and a cloneable writer that serializes whole messages, so a keep-alive
 //! thread's pings never land inside another writer's frame.
 
-pub(crate) mod read;
+mod read;
 mod split;
-pub(crate) mod write;
 
 use std::io::{self, Read, Write};
 
-pub use read::{CloseHandler, ControlHandler};
-use read::{Link, ReadState};
+use read::ReadHalf;
 pub use split::{ConnReader, ConnWriter, TryClone};
-use write::WriteState;
 
 use crate::close::CloseCode;
+pub use crate::decode::Frame;
 use crate::deflate::{Compressor, DeflateConfig};
+pub use crate::engine::{CloseHandler, ControlHandler, Handlers};
+use crate::engine::{Reader, Reply, Writer};
 use crate::error::Result;
 use crate::frame::{Header, OpCode};
 use crate::role::{Config, Role};
-
-/// One frame as [`Conn::read_frame`] returns it, its payload in the caller's buffer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Frame<'a> {
-    /// FIN: the last frame of its message.
-    pub is_final: bool,
-    /// The RSV bits as they sit in the first header byte.
-    pub rsv: u8,
-    /// The frame type.
-    pub op: OpCode,
-    /// The unmasked payload.
-    pub payload: &'a [u8],
-}
 
 /// A WebSocket connection over a blocking stream.
 ///
@@ -60,25 +48,8 @@ pub struct Frame<'a> {
 /// # }
 /// ```
 pub struct Conn<S> {
-    stream: S,
-    reader: ReadState,
-    writer: WriteState,
-}
-
-/// The link of an unsplit connection: its own stream and write state.
-struct Local<'a, S> {
-    stream: &'a mut S,
-    writer: &'a mut WriteState,
-}
-
-impl<S: Read + Write> Link for Local<'_, S> {
-    type W = S;
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.stream.read(buf)
-    }
-    fn with_writer<R>(&mut self, f: impl FnOnce(&mut WriteState, &mut S) -> R) -> R {
-        f(self.writer, self.stream)
-    }
+    half: ReadHalf<S>,
+    writer: Writer,
 }
 
 impl<S: Read + Write> Conn<S> {
@@ -108,12 +79,13 @@ impl<S: Read + Write> Conn<S> {
     /// Wraps a stream whose handshake read `early` bytes past its end (frames the peer sent
     /// right away); they are decoded before anything is read from the stream.
     pub fn with_early_data(stream: S, config: Config, early: &[u8]) -> Self {
-        Self { stream, reader: ReadState::new(&config, early), writer: WriteState::new(&config) }
+        Self { half: ReadHalf::new(stream, Reader::new(&config), early), writer: Writer::new(&config) }
     }
 
-    fn parts(&mut self) -> (&mut ReadState, Local<'_, S>) {
-        let Self { stream, reader, writer } = self;
-        (reader, Local { stream, writer })
+    /// The read half, and where its answers go: this connection's writer, on its stream.
+    fn reading(&mut self) -> (&mut ReadHalf<S>, impl FnMut(&mut S, Reply<'_>) -> Result<()>) {
+        let Self { half, writer } = self;
+        (half, move |stream: &mut S, reply| writer.reply(stream, reply))
     }
 
     /// Reads the next text or binary message into `buf` (reused, so a read loop allocates
@@ -127,9 +99,9 @@ impl<S: Read + Write> Conn<S> {
 
     /// [`Conn::read_message`], also returning the RSV bits of the message's first frame.
     pub fn read_message_ext<'b>(&mut self, buf: &'b mut Vec<u8>) -> Result<(OpCode, u8, &'b [u8])> {
-        let (reader, mut link) = self.parts();
-        let got = reader.read_message(&mut link, buf)?;
-        Ok((got.op(), got.rsv(), buf))
+        let (half, mut answer) = self.reading();
+        let (op, rsv) = half.read_message(buf, &mut answer)?;
+        Ok((op, rsv, buf))
     }
 
     /// Reads one raw frame into `buf`. Control frames are returned too and nothing is
@@ -137,30 +109,29 @@ impl<S: Read + Write> Conn<S> {
     /// Compressed frames (RSV1) come out as they are on the wire: with permessage-deflate on,
     /// do not mix `read_frame` with `read_message`, whose inflater would miss their history.
     pub fn read_frame<'b>(&mut self, buf: &'b mut Vec<u8>) -> Result<Frame<'b>> {
-        let (reader, mut link) = self.parts();
-        let got = reader.read_frame(&mut link, buf)?;
-        Ok(Frame { is_final: got.is_final(), rsv: got.rsv(), op: got.op(), payload: buf })
+        let (half, mut answer) = self.reading();
+        half.read_frame(buf, &mut answer)
     }
 
     /// Parses the next frame header without consuming it or allocating; the next
     /// [`Conn::read_frame`] returns that frame.
     pub fn read_header(&mut self) -> Result<Header> {
-        let (reader, mut link) = self.parts();
-        reader.read_header(&mut link)
+        let (half, mut answer) = self.reading();
+        half.read_header(&mut answer)
     }
 
     /// Writes one frame; the lowest-level write. Payloads longer than `max_chunk_size` are
     /// split into continuation frames (the message is unchanged). `rsv` sets RSV bits for
     /// extensions (`0x40` = RSV1).
     pub fn write_frame(&mut self, is_final: bool, rsv: u8, op: OpCode, payload: &[u8]) -> Result<()> {
-        self.writer.write_frame(&mut self.stream, is_final, rsv, op, payload)
+        self.writer.write_frame(&mut self.half.stream, is_final, rsv, op, payload)
     }
 
     /// Writes a whole message (fragmented at `max_chunk_size`), compressed when
     /// permessage-deflate is on and the message reaches its threshold. Control opcodes are
     /// sent as control frames, never compressed.
     pub fn write_message(&mut self, op: OpCode, payload: &[u8]) -> Result<()> {
-        self.writer.write_message(&mut self.stream, op, payload)
+        self.writer.write_message(&mut self.half.stream, op, payload)
     }
 
     /// Sends a ping (at most 125 bytes).
@@ -182,7 +153,7 @@ impl<S: Read + Write> Conn<S> {
 
     /// [`Conn::stream_message`] with RSV bits on the first fragment.
     pub fn stream_message_ext<R: Read>(&mut self, op: OpCode, rsv: u8, chunk_size: usize, r: &mut R) -> Result<()> {
-        self.writer.stream_message(&mut self.stream, op, rsv, chunk_size, r)
+        self.writer.stream_message(&mut self.half.stream, op, rsv, chunk_size, r)
     }
 
     /// Closes with 1000 (normal closure); see [`Conn::close_with_code`].
@@ -194,18 +165,16 @@ impl<S: Read + Write> Conn<S> {
     /// went out already), then reads and discards until the peer's close arrives. The stream
     /// is closed when the `Conn` is dropped. Set a read timeout on the stream to bound the wait.
     pub fn close_with_code(&mut self, code: CloseCode, reason: &str) -> Result<()> {
-        if !self.writer.close_sent {
-            self.writer.write_close(&mut self.stream, code, reason)?;
-        }
-        let (reader, mut link) = self.parts();
-        reader.drain_until_close(&mut link)
+        self.writer.close_once(&mut self.half.stream, code, reason)?;
+        let (half, mut answer) = self.reading();
+        half.drain_until_close(&mut answer)
     }
 
     /// Fails the connection with `code` (as after a protocol violation): sends the close frame
     /// and stops reading, without waiting for the peer.
     pub fn fail(&mut self, code: CloseCode, reason: &str) -> Result<()> {
-        self.reader.closed = true;
-        if self.writer.close_sent { Ok(()) } else { self.writer.write_close(&mut self.stream, code, reason) }
+        self.half.reader.stop();
+        self.writer.close_once(&mut self.half.stream, code, reason)
     }
 
     /// Turns permessage-deflate on with a negotiated configuration (see
@@ -213,7 +182,7 @@ impl<S: Read + Write> Conn<S> {
     /// inflated on read (bounded by `max_read_limit`) and compressed on write with the
     /// configured [`Engine`](crate::deflate::Engine), or with `compressor` if given.
     pub fn set_deflate(&mut self, config: Option<&DeflateConfig>, compressor: Option<Box<dyn Compressor>>) {
-        self.reader.set_deflate(config);
+        self.half.reader.set_deflate(config);
         self.writer.set_deflate(config, compressor);
     }
 
@@ -221,37 +190,42 @@ impl<S: Read + Write> Conn<S> {
     /// negotiated itself (`0x40` = RSV1). RSV bits on continuation and control frames stay
     /// protocol errors.
     pub fn allow_reserved_bits(&mut self, rsv: u8) {
-        self.reader.set_reserved_bits(rsv);
+        self.half.reader.set_reserved_bits(rsv);
+    }
+
+    /// The ping, pong and close handlers ([`Handlers::set_ping_handler`], ...).
+    pub fn handlers(&mut self) -> &mut Handlers {
+        &mut self.half.reader.handlers
     }
 
     /// Called with each ping's payload (the pong is sent regardless).
     pub fn set_ping_handler(&mut self, h: impl FnMut(&[u8]) + Send + 'static) {
-        self.reader.on_ping = Some(Box::new(h));
+        self.handlers().set_ping_handler(h);
     }
 
     /// Called with each pong's payload.
     pub fn set_pong_handler(&mut self, h: impl FnMut(&[u8]) + Send + 'static) {
-        self.reader.on_pong = Some(Box::new(h));
+        self.handlers().set_pong_handler(h);
     }
 
     /// Called with the peer's close code (1005 if none) and reason.
     pub fn set_close_handler(&mut self, h: impl FnMut(CloseCode, &str) + Send + 'static) {
-        self.reader.on_close = Some(Box::new(h));
+        self.handlers().set_close_handler(h);
     }
 
     /// The stream, by reference.
     pub fn get_ref(&self) -> &S {
-        &self.stream
+        &self.half.stream
     }
 
     /// The stream, mutably (writing to it directly corrupts the framing).
     pub fn get_mut(&mut self) -> &mut S {
-        &mut self.stream
+        &mut self.half.stream
     }
 
     /// Gives back the stream.
     pub fn into_inner(self) -> S {
-        self.stream
+        self.half.stream
     }
 }
 
@@ -260,17 +234,16 @@ impl<S: Read + Write + TryClone> Conn<S> {
     /// The writer serializes whole messages, so any number of threads (a keep-alive among
     /// them) may write; the reader answers pings and closes through the same writer.
     pub fn split(self) -> io::Result<(ConnReader<S>, ConnWriter<S>)> {
-        let write_stream = self.stream.try_clone()?;
-        let writer = ConnWriter::new(write_stream, self.writer);
-        Ok((ConnReader::new(self.stream, self.reader, writer.clone()), writer))
+        let writer = ConnWriter::new(self.half.stream.try_clone()?, self.writer);
+        Ok((ConnReader::new(self.half, writer.clone()), writer))
     }
 }
 
 impl<S> std::fmt::Debug for Conn<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Conn")
-            .field("closed", &self.reader.closed)
-            .field("close_sent", &self.writer.close_sent)
+            .field("closed", &self.half.reader.is_closed())
+            .field("close_sent", &self.writer.close_sent())
             .finish()
     }
 }

@@ -15,7 +15,7 @@
 //! event borrows the decoder; drop it before the next call. After an error the decoder is
 //! failed for good: every later poll returns [`Error::WebSocketClosed`].
 
-use crate::close::CloseFrame;
+use crate::close::{CloseCode, CloseFrame};
 use crate::deflate::{DeflateConfig, Inflater};
 use crate::error::Error;
 use crate::frame::{Header, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode, RSV1};
@@ -71,12 +71,16 @@ enum State {
     Done,
 }
 
-/// What one step produced, before it is shaped into an [`Event`] or a [`Frame`].
+/// What one step produced, before it is shaped into an [`Event`] or a [`Frame`]: indices, not
+/// borrows, so a driver can loop on steps and still hand the decoder bytes in between.
+#[derive(Debug, Clone, Copy)]
 pub(crate) enum Output {
     /// A data frame or message: payload in the input buffer (`Some(range)`) or the message buffer.
     Data { is_final: bool, rsv: u8, op: OpCode, input: Option<(usize, usize)> },
-    /// A control frame, its payload at `range` of the input buffer.
+    /// A ping or pong, its payload at `start..end` of the input buffer.
     Control { op: OpCode, start: usize, end: usize },
+    /// A close frame, validated when it was decoded: its code, and its body at `start..end`.
+    Close { code: Option<CloseCode>, start: usize, end: usize },
 }
 
 /// The read half of the protocol engine. See the [module docs](self) for the call order.
@@ -256,18 +260,23 @@ impl Decoder {
     pub(crate) fn event(&self, out: Output) -> Event<'_> {
         match out {
             Output::Data { op, rsv, input, .. } => Event::Message { op, rsv, payload: self.payload(input) },
-            Output::Control { op, start, end } => {
-                let body = &self.buf[start..end];
-                match op {
-                    OpCode::Ping => Event::Ping(body),
-                    OpCode::Pong => Event::Pong(body),
-                    _ => Event::Close {
-                        frame: CloseFrame::parse(body).unwrap_or(CloseFrame { code: None, reason: "" }),
-                        body,
-                    },
-                }
+            Output::Control { op: OpCode::Ping, start, end } => Event::Ping(&self.buf[start..end]),
+            Output::Control { start, end, .. } => Event::Pong(&self.buf[start..end]),
+            Output::Close { code, start, end } => {
+                Event::Close { frame: self.close_frame(code, start, end), body: &self.buf[start..end] }
             }
         }
+    }
+
+    /// The payload of a ping or pong output.
+    pub(crate) fn control_payload(&self, start: usize, end: usize) -> &[u8] {
+        &self.buf[start..end]
+    }
+
+    /// The close frame of a close output (validated when it was decoded).
+    pub(crate) fn close_frame(&self, code: Option<CloseCode>, start: usize, end: usize) -> CloseFrame<'_> {
+        let reason = self.buf[start..end].get(2..).and_then(|r| std::str::from_utf8(r).ok()).unwrap_or("");
+        CloseFrame { code, reason }
     }
 
     /// The next frame, or `Ok(None)` when more bytes are needed. Control frames come out as
@@ -283,6 +292,9 @@ impl Decoder {
         match out {
             Output::Data { is_final, rsv, op, input } => Frame { is_final, rsv, op, payload: self.payload(input) },
             Output::Control { op, start, end } => Frame { is_final: true, rsv: 0, op, payload: &self.buf[start..end] },
+            Output::Close { start, end, .. } => {
+                Frame { is_final: true, rsv: 0, op: OpCode::Close, payload: &self.buf[start..end] }
+            }
         }
     }
 
@@ -561,9 +573,10 @@ impl Decoder {
         }
         self.start = end;
         if h.op == OpCode::Close {
-            CloseFrame::parse(&self.buf[body..end])?;
+            let code = CloseFrame::parse(&self.buf[body..end])?.code;
             // RFC 6455 §5.5.1: nothing after a close frame is data.
             self.state = State::Done;
+            return Ok(Output::Close { code, start: body, end });
         }
         Ok(Output::Control { op: h.op, start: body, end })
     }

@@ -92,6 +92,11 @@ pub enum Misuse {
     NotDataOpcode(u8),
     /// `read_header` was called while a frame's payload is still being read.
     MidFrame,
+    /// A text or binary frame while a fragmented message is unfinished: it must go on with
+    /// continuation frames (RFC 6455 §5.4).
+    MessageInProgress,
+    /// A continuation frame with no fragmented message started (RFC 6455 §5.4).
+    NoMessageInProgress,
 }
 
 impl fmt::Display for Misuse {
@@ -103,6 +108,10 @@ impl fmt::Display for Misuse {
             Misuse::InvalidCloseBody => f.write_str("a close body is empty or a code plus a UTF-8 reason"),
             Misuse::NotDataOpcode(op) => write!(f, "opcode {op:#x} does not start a message"),
             Misuse::MidFrame => f.write_str("a frame's payload is still being read: there is no header to read"),
+            Misuse::MessageInProgress => {
+                f.write_str("a fragmented message is unfinished: send continuation frames until one has FIN")
+            }
+            Misuse::NoMessageInProgress => f.write_str("a continuation frame needs a fragmented message in progress"),
         }
     }
 }

@@ -1,25 +1,32 @@
 //! # lowbit-websockets
 //!
 //! A fast, strict, allocation-free WebSocket transport (RFC 6455 framing, RFC 7692
-//! permessage-deflate). The crate is two layers:
+//! permessage-deflate). It does not spawn threads, run timers or keep connection maps: the
+//! caller owns scheduling, buffers and I/O.
 //!
-//! - a **sans-IO codec** ([`Decoder`], [`Encoder`]): bytes in, events out; encode requests in,
-//!   bytes out. It never does I/O, never blocks, never panics on any input, and allocates
-//!   nothing per message once its buffers are warm;
-//! - a **blocking [`Conn`]** over any `Read + Write` stream, with the API of the Go package this
-//!   project grew from (`read_message`, `write_frame`, `stream_message`, `close_with_code`, ...).
-//!
-//! It does not spawn threads, run timers or keep connection maps: the caller owns scheduling,
-//! buffers and I/O.
-//!
+//! # Layers, bottom up
 //! ```text
-//!            bytes in                                      bytes out
-//! socket ──▶ Decoder: header → unmask → assemble → UTF-8 ──▶ Event ──▶ app
-//! app ──▶ Encoder: header + mask into a reused buffer ──▶ socket
+//!  codec     decode::Decoder  bytes → frames/messages: header, unmask, assemble, UTF-8, limits,
+//!                             inflate (deflate::Inflater)
+//!            encode::Encoder  frames → bytes: header, mask keys, fragments
+//!  engine    engine::Session  one connection, sans-IO: bytes in → events, commands in → bytes
+//!                             out. engine/read.rs: control-frame answers, handlers, failing on
+//!                             a violation; engine/write.rs: the outgoing fragmentation rule,
+//!                             compression, nothing after our close
+//!  upgrade   handshake        the HTTP/1.1 upgrade, both roles; deflate::negotiate its RFC 7692
+//!                             parameters
+//!  pump      pump             nonblocking: read until WouldBlock (with a budget), flush until
+//!                             WouldBlock, for event-loop drivers
+//!  ───────────────────────────────────────────────────────────────────────────────────────────
+//!  drivers   conn::Conn       blocking, the Go package's API: a read loop over the engine's
+//!                             halves, writing answers and large payloads straight to the stream
+//!            upgrade          accept / connect: the blocking handshake, then a Conn
+//!            faces            the component (Conn over wasi:io), Node and Deno (Session fed by
+//!                             their sockets): they convert types and move bytes
 //! ```
 //!
-//! The HTTP upgrade lives in [`handshake`]; errors, each with the close code it sends, in
-//! [`Error`].
+//! Every rule lives once: an error names the rule it broke and the close code it sends
+//! ([`Error::close_code`]); the engine sends that close before the error reaches the caller.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -29,25 +36,26 @@ pub mod conn;
 pub mod decode;
 pub mod deflate;
 pub mod encode;
+pub mod engine;
 pub mod error;
 pub mod frame;
 pub mod handshake;
 pub mod mask;
+pub mod pump;
 pub mod role;
-pub mod session;
 pub mod upgrade;
 pub mod utf8;
 
 pub use close::{CloseCode, CloseFrame};
-pub use conn::{Conn, ConnReader, ConnWriter, Frame};
-pub use decode::{Decoder, Event};
+pub use conn::{Conn, ConnReader, ConnWriter};
+pub use decode::{Decoder, Event, Frame};
 pub use deflate::{DeflateConfig, DeflateOptions};
 pub use encode::Encoder;
+pub use engine::{Handlers, Session};
 pub use error::{Error, Misuse, Result};
 pub use frame::{Header, OpCode};
 pub use role::{
     CHUNK_SIZE_BALANCED, CHUNK_SIZE_LOW_MEMORY, CHUNK_SIZE_STREAMING, Config, READ_LIMIT_LARGE, READ_LIMIT_SMALL,
     READ_LIMIT_STANDARD, Role,
 };
-pub use session::{Session, SessionEvent};
 pub use upgrade::{AcceptOptions, ConnectOptions, accept, connect};

@@ -8,7 +8,7 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use crate::glue::{self, Conn, DEFAULT_MAX_FRAME, DEFAULT_MAX_PAYLOAD, DeflateSettings, Failure, Handshake};
-use lowbit_websockets::{Role, SessionEvent};
+use lowbit_websockets::{Event, Role};
 
 /// Outputs up to this size leave their capacity in the session for the next one; larger ones
 /// free it (a connection that once sent a big message should not keep holding that much).
@@ -410,24 +410,24 @@ fn output_buffer<'env>(env: &'env Env, conn: &mut Conn) -> Result<Option<BufferS
     Ok(Some(b))
 }
 
-fn push_event(env: &Env, out: &mut Array<'_>, event: SessionEvent<'_>) -> Result<()> {
+fn push_event(env: &Env, out: &mut Array<'_>, event: Event<'_>) -> Result<()> {
     match event {
-        SessionEvent::Message { op, payload } => {
+        Event::Message { op, payload, .. } => {
             out.insert(op as u32)?;
             out.insert(&BufferSlice::copy_from(env, payload)?)?;
         }
-        SessionEvent::Ping(payload) => {
+        Event::Ping(payload) => {
             out.insert(9)?;
             out.insert(&BufferSlice::copy_from(env, payload)?)?;
         }
-        SessionEvent::Pong(payload) => {
+        Event::Pong(payload) => {
             out.insert(10)?;
             out.insert(&BufferSlice::copy_from(env, payload)?)?;
         }
-        SessionEvent::Close { code, reason } => {
+        Event::Close { frame, .. } => {
             out.insert(8)?;
-            out.insert(u32::from(code.0))?;
-            out.insert(reason)?;
+            out.insert(u32::from(frame.code_or_no_status().0))?;
+            out.insert(frame.reason)?;
         }
     }
     Ok(())

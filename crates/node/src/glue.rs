@@ -8,7 +8,7 @@ use lowbit_websockets::deflate::negotiate::{client_offer, client_verify, server_
 use lowbit_websockets::handshake::{
     ClientKey, HandshakeError, build_request, parse_request, parse_response, write_response,
 };
-use lowbit_websockets::{CloseCode, Config, DeflateOptions, Error, OpCode, Role, Session, SessionEvent};
+use lowbit_websockets::{CloseCode, Config, DeflateOptions, Error, Event, OpCode, Role, Session};
 
 /// Default `maxPayload`, as in `ws`: 100 MiB.
 pub const DEFAULT_MAX_PAYLOAD: usize = 100 * 1024 * 1024;
@@ -100,14 +100,12 @@ pub struct Conn {
     offer: Option<Offer>,
     /// Handshake bytes (request or response) while the session is not live.
     handshake_out: Vec<u8>,
-    /// A fragmented message is being sent (`fin: false` sends): the next frame continues it.
-    sending_fragmented: bool,
 }
 
 impl Conn {
     pub fn new(role: Role, max_payload: usize, max_frame: usize) -> Self {
         let config = Config::new(role).max_read_limit(max_payload).max_chunk_size(max_frame);
-        Self { config, session: None, offer: None, handshake_out: Vec::new(), sending_fragmented: false }
+        Self { config, session: None, offer: None, handshake_out: Vec::new() }
     }
 
     /// A live session without a handshake (for `Codec`).
@@ -213,7 +211,7 @@ impl Conn {
     }
 
     /// Decodes `data`, calling `on_event` per event.
-    pub fn receive(&mut self, data: &[u8], on_event: impl FnMut(SessionEvent<'_>)) -> Result<(), Failure> {
+    pub fn receive(&mut self, data: &[u8], on_event: impl FnMut(Event<'_>)) -> Result<(), Failure> {
         Ok(self.session()?.receive(data, on_event)?)
     }
 
@@ -222,19 +220,10 @@ impl Conn {
         Ok(self.session()?.receive_eof()?)
     }
 
-    /// Queues a data message or fragment. `fin: false` starts or continues a fragmented
-    /// message (sent uncompressed); `compress` asks for compression when deflate is on.
+    /// Queues a data message or a part of one, as `ws`'s `send` does (see
+    /// [`Session::send_part`]).
     pub fn send(&mut self, op: OpCode, payload: &[u8], compress: bool, fin: bool) -> Result<(), Failure> {
-        let fragmented = self.sending_fragmented;
-        let s = self.session()?;
-        let op = if fragmented { OpCode::Continuation } else { op };
-        if fin && !fragmented && compress {
-            s.send_message(op, payload)?;
-        } else {
-            s.send_frame(fin, op, payload)?;
-        }
-        self.sending_fragmented = !fin;
-        Ok(())
+        Ok(self.session()?.send_part(op, payload, fin, compress)?)
     }
 
     /// Queues the answer to the peer's close, once the events before it were handled.
@@ -328,11 +317,11 @@ pub fn data_op(op: u32) -> Result<OpCode, Failure> {
 /// An event as the faces hand it to JavaScript: the opcode it came in (1 text, 2 binary,
 /// 8 close, 9 ping, 10 pong), the close code (0 for the others), and the payload (the close
 /// reason for a close).
-pub fn event_parts(event: SessionEvent<'_>) -> (u8, u16, &[u8]) {
+pub fn event_parts(event: Event<'_>) -> (u8, u16, &[u8]) {
     match event {
-        SessionEvent::Message { op, payload } => (op as u8, 0, payload),
-        SessionEvent::Ping(p) => (9, 0, p),
-        SessionEvent::Pong(p) => (10, 0, p),
-        SessionEvent::Close { code, reason } => (8, code.0, reason.as_bytes()),
+        Event::Message { op, payload, .. } => (op as u8, 0, payload),
+        Event::Ping(p) => (9, 0, p),
+        Event::Pong(p) => (10, 0, p),
+        Event::Close { frame, .. } => (8, frame.code_or_no_status().0, frame.reason.as_bytes()),
     }
 }

@@ -5,10 +5,10 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use super::Frame;
-use super::read::{Link, ReadState};
-use super::write::WriteState;
+use super::read::ReadHalf;
+use super::{Frame, Handlers};
 use crate::close::CloseCode;
+use crate::engine::{Reply, Writer};
 use crate::error::Result;
 use crate::frame::{Header, OpCode};
 
@@ -33,7 +33,7 @@ impl TryClone for std::os::unix::net::UnixStream {
 
 struct Shared<S> {
     stream: S,
-    state: WriteState,
+    state: Writer,
 }
 
 /// The write half of a split [`Conn`](super::Conn). Clone it freely: each call holds the lock
@@ -49,7 +49,7 @@ impl<S> Clone for ConnWriter<S> {
 }
 
 impl<S: Write> ConnWriter<S> {
-    pub(super) fn new(stream: S, state: WriteState) -> Self {
+    pub(super) fn new(stream: S, state: Writer) -> Self {
         Self { inner: Arc::new(Mutex::new(Shared { stream, state })) }
     }
 
@@ -59,7 +59,7 @@ impl<S: Write> ConnWriter<S> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn with<R>(&self, f: impl FnOnce(&mut WriteState, &mut S) -> R) -> R {
+    fn with<R>(&self, f: impl FnOnce(&mut Writer, &mut S) -> R) -> R {
         let mut g = self.lock();
         let Shared { stream, state } = &mut *g;
         f(state, stream)
@@ -88,7 +88,7 @@ impl<S: Write> ConnWriter<S> {
 
     /// Sends our close frame (the reader then sees the peer's answer as `OpCode::Close`).
     pub fn close_with_code(&self, code: CloseCode, reason: &str) -> Result<()> {
-        self.with(|w, s| if w.close_sent { Ok(()) } else { w.write_close(s, code, reason) })
+        self.with(|w, s| w.close_once(s, code, reason))
     }
 
     /// Sends an empty ping every `interval` until `stop` receives a message or its sender is
@@ -116,54 +116,38 @@ impl<S: Write> ConnWriter<S> {
 /// The read half of a split [`Conn`](super::Conn). Pings are answered and the peer's close
 /// echoed through the shared [`ConnWriter`].
 pub struct ConnReader<S> {
-    stream: S,
-    state: ReadState,
+    half: ReadHalf<S>,
     writer: ConnWriter<S>,
 }
 
-struct SharedLink<'a, S> {
-    stream: &'a mut S,
-    writer: &'a ConnWriter<S>,
-}
-
-impl<S: Read + Write> Link for SharedLink<'_, S> {
-    type W = S;
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.stream.read(buf)
-    }
-    fn with_writer<R>(&mut self, f: impl FnOnce(&mut WriteState, &mut S) -> R) -> R {
-        self.writer.with(f)
-    }
-}
-
 impl<S: Read + Write> ConnReader<S> {
-    pub(super) fn new(stream: S, state: ReadState, writer: ConnWriter<S>) -> Self {
-        Self { stream, state, writer }
+    pub(super) fn new(half: ReadHalf<S>, writer: ConnWriter<S>) -> Self {
+        Self { half, writer }
     }
 
-    fn parts(&mut self) -> (&mut ReadState, SharedLink<'_, S>) {
-        let Self { stream, state, writer } = self;
-        (state, SharedLink { stream, writer })
+    /// The read half, and where its answers go: the shared writer, under its lock.
+    fn reading(&mut self) -> (&mut ReadHalf<S>, impl FnMut(&mut S, Reply<'_>) -> Result<()>) {
+        let Self { half, writer } = self;
+        (half, move |_: &mut S, reply| writer.with(|w, s| w.reply(s, reply)))
     }
 
     /// See [`Conn::read_message`](super::Conn::read_message).
     pub fn read_message<'b>(&mut self, buf: &'b mut Vec<u8>) -> Result<(OpCode, &'b [u8])> {
-        let (state, mut link) = self.parts();
-        let got = state.read_message(&mut link, buf)?;
-        Ok((got.op(), buf))
+        let (half, mut answer) = self.reading();
+        let (op, _) = half.read_message(buf, &mut answer)?;
+        Ok((op, buf))
     }
 
     /// See [`Conn::read_frame`](super::Conn::read_frame).
     pub fn read_frame<'b>(&mut self, buf: &'b mut Vec<u8>) -> Result<Frame<'b>> {
-        let (state, mut link) = self.parts();
-        let got = state.read_frame(&mut link, buf)?;
-        Ok(Frame { is_final: got.is_final(), rsv: got.rsv(), op: got.op(), payload: buf })
+        let (half, mut answer) = self.reading();
+        half.read_frame(buf, &mut answer)
     }
 
     /// See [`Conn::read_header`](super::Conn::read_header).
     pub fn read_header(&mut self) -> Result<Header> {
-        let (state, mut link) = self.parts();
-        state.read_header(&mut link)
+        let (half, mut answer) = self.reading();
+        half.read_header(&mut answer)
     }
 
     /// The writer this reader answers through.
@@ -171,18 +155,23 @@ impl<S: Read + Write> ConnReader<S> {
         &self.writer
     }
 
+    /// See [`Conn::handlers`](super::Conn::handlers).
+    pub fn handlers(&mut self) -> &mut Handlers {
+        &mut self.half.reader.handlers
+    }
+
     /// See [`Conn::set_ping_handler`](super::Conn::set_ping_handler).
     pub fn set_ping_handler(&mut self, h: impl FnMut(&[u8]) + Send + 'static) {
-        self.state.on_ping = Some(Box::new(h));
+        self.handlers().set_ping_handler(h);
     }
 
     /// See [`Conn::set_pong_handler`](super::Conn::set_pong_handler).
     pub fn set_pong_handler(&mut self, h: impl FnMut(&[u8]) + Send + 'static) {
-        self.state.on_pong = Some(Box::new(h));
+        self.handlers().set_pong_handler(h);
     }
 
     /// See [`Conn::set_close_handler`](super::Conn::set_close_handler).
     pub fn set_close_handler(&mut self, h: impl FnMut(CloseCode, &str) + Send + 'static) {
-        self.state.on_close = Some(Box::new(h));
+        self.handlers().set_close_handler(h);
     }
 }

@@ -1,10 +1,12 @@
-//! The write state shared by [`Conn`](super::Conn) and [`ConnWriter`](super::ConnWriter): an
-//! encoder, a reused output buffer, and whether our close frame has gone out.
+//! The engine's write side: frames and messages in, wire bytes out to any `Write` sink (the
+//! session's output buffer, or a blocking driver's stream, so a large payload can go out
+//! straight from the caller's buffer). It owns the outgoing rules: one fragmented message at
+//! a time, control frames between fragments, compression, and nothing after our close.
 
 use std::io::{self, IoSlice, Read, Write};
 
-use crate::close::CloseCode;
-use crate::close::CloseFrame;
+use super::read::Reply;
+use crate::close::{CloseCode, CloseFrame};
 use crate::deflate::{Compressor, DeflateConfig, SYNC_TAIL};
 use crate::encode::Encoder;
 use crate::error::Misuse;
@@ -18,13 +20,16 @@ const BATCH: usize = 64 * 1024;
 /// write with the header) instead of being copied after the header.
 const VECTORED: usize = 4096;
 
-pub(crate) struct WriteState {
+/// The write state of one connection.
+pub(crate) struct Writer {
     enc: Encoder,
     deflate: Option<Deflate>,
     out: Vec<u8>,
     max_chunk: usize,
     /// Our close frame has been written: only the close handshake remains.
-    pub(crate) close_sent: bool,
+    close_sent: bool,
+    /// A data frame without FIN went out: the message goes on with continuation frames.
+    fragmented: bool,
     /// A write failed after part of a message may have reached the wire: the framing can no
     /// longer be trusted, so nothing more is written.
     broken: bool,
@@ -41,7 +46,7 @@ struct Deflate {
     buf: Vec<u8>,
 }
 
-impl WriteState {
+impl Writer {
     pub(crate) fn new(config: &Config) -> Self {
         Self {
             deflate: None,
@@ -50,6 +55,7 @@ impl WriteState {
             // 0 means the default here too, even when set on the field directly.
             max_chunk: if config.max_chunk_size == 0 { CHUNK_SIZE_LOW_MEMORY } else { config.max_chunk_size },
             close_sent: false,
+            fragmented: false,
             broken: false,
             lookahead: [Vec::new(), Vec::new()],
         }
@@ -69,6 +75,44 @@ impl WriteState {
         if self.close_sent || self.broken { Err(Error::WebSocketClosed) } else { Ok(()) }
     }
 
+    /// Our close frame has gone out.
+    pub(crate) fn close_sent(&self) -> bool {
+        self.close_sent
+    }
+
+    /// A fragmented message is in progress: the next data frame must be a continuation.
+    pub(crate) fn in_message(&self) -> bool {
+        self.fragmented
+    }
+
+    /// Refuses a data frame that breaks the fragmentation rules (RFC 6455 §5.4): a new message
+    /// while one is unfinished, or a continuation with none started.
+    fn check_sequence(&self, op: OpCode) -> Result<()> {
+        match (op, self.fragmented) {
+            (OpCode::Text | OpCode::Binary, true) => Err(Error::Misuse(Misuse::MessageInProgress)),
+            (OpCode::Continuation, false) => Err(Error::Misuse(Misuse::NoMessageInProgress)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Sends what the read side owes the peer, unless our close went out first: after it,
+    /// nothing but the close handshake may follow (RFC 6455 §5.5.1).
+    pub(crate) fn reply<W: Write>(&mut self, w: &mut W, reply: Reply<'_>) -> Result<()> {
+        if self.close_sent {
+            return Ok(());
+        }
+        match reply {
+            Reply::Pong(payload) => self.write_frame(w, true, 0, OpCode::Pong, payload),
+            Reply::Echo(code) => self.echo_close(w, code),
+            Reply::Fail(code, reason) => self.write_close(w, code, reason),
+        }
+    }
+
+    /// Sends our close frame unless one went out already.
+    pub(crate) fn close_once<W: Write>(&mut self, w: &mut W, code: CloseCode, reason: &str) -> Result<()> {
+        if self.close_sent { Ok(()) } else { self.write_close(w, code, reason) }
+    }
+
     /// Writes one frame, fragmented into `max_chunk_size` pieces if it is longer.
     pub(crate) fn write_frame<W: Write>(
         &mut self,
@@ -79,9 +123,11 @@ impl WriteState {
         payload: &[u8],
     ) -> Result<()> {
         let result = self.write_frame_unguarded(w, fin, rsv, op, payload);
-        // A failed write may have put part of a frame on the wire: write nothing after it.
-        if let Err(Error::Io(_)) = &result {
-            self.broken = true;
+        match &result {
+            // A failed write may have put part of a frame on the wire: write nothing after it.
+            Err(Error::Io(_)) => self.broken = true,
+            Ok(()) if !op.is_control() => self.fragmented = !fin,
+            _ => {}
         }
         result
     }
@@ -95,6 +141,7 @@ impl WriteState {
         payload: &[u8],
     ) -> Result<()> {
         self.check_open()?;
+        self.check_sequence(op)?;
         if op == OpCode::Close && payload.len() <= crate::frame::MAX_CONTROL_PAYLOAD {
             // A close sent by hand is still our close: check it and remember it.
             CloseFrame::parse(payload).map_err(|e| match e {
@@ -110,21 +157,19 @@ impl WriteState {
             w.flush()?;
             return Ok(());
         }
-        if op.is_control() || payload.len() <= self.max_chunk {
-            self.enc.encode_frame(fin, rsv, op, payload, &mut self.out)?;
-        } else {
-            // Encode a chunk at a time so a long message never needs a second copy of itself.
-            let mut chunks = payload.chunks(self.max_chunk).peekable();
-            let (mut op, mut rsv) = (op, rsv);
-            while let Some(chunk) = chunks.next() {
-                let last = chunks.peek().is_none();
-                self.enc.encode_frame(fin && last, rsv, op, chunk, &mut self.out)?;
-                (op, rsv) = (OpCode::Continuation, 0);
-                if self.out.len() >= BATCH && !last {
-                    w.write_all(&self.out)?;
-                    self.out.clear();
-                }
+        // A batch of frames at a time, so a long message never needs a second copy of itself.
+        let per_batch = self.max_chunk.saturating_mul(BATCH.div_ceil(self.max_chunk)).max(1);
+        let (mut frame_op, mut frame_rsv, mut rest) = (op, rsv, payload);
+        loop {
+            let (batch, tail) = rest.split_at(rest.len().min(per_batch));
+            let last = tail.is_empty();
+            self.enc.encode_fragments(fin && last, frame_rsv, frame_op, batch, self.max_chunk, &mut self.out)?;
+            if last {
+                break;
             }
+            w.write_all(&self.out)?;
+            self.out.clear();
+            (frame_op, frame_rsv, rest) = (OpCode::Continuation, 0, tail);
         }
         if op == OpCode::Close {
             self.close_sent = true;
@@ -137,6 +182,7 @@ impl WriteState {
     /// Writes a whole message, compressed if deflate is on and it reaches the threshold.
     pub(crate) fn write_message<W: Write>(&mut self, w: &mut W, op: OpCode, payload: &[u8]) -> Result<()> {
         self.check_open()?;
+        self.check_sequence(op)?;
         let Some(d) = self.deflate.as_mut().filter(|d| op.is_data() && payload.len() >= d.threshold) else {
             return self.write_frame(w, true, 0, op, payload);
         };
@@ -161,13 +207,13 @@ impl WriteState {
         Ok(())
     }
 
-    /// Echoes a received close body (already validated) and records that it went out.
-    pub(crate) fn echo_close<W: Write>(&mut self, w: &mut W, body: &[u8]) -> Result<()> {
+    /// Answers the peer's close, echoing its status code, and records that ours went out.
+    fn echo_close<W: Write>(&mut self, w: &mut W, code: Option<CloseCode>) -> Result<()> {
         self.check_open()?;
         self.out.clear();
         // RFC 6455 §5.5.1: echo the status code received; an empty close is answered empty.
-        let code = body.get(..2).unwrap_or(&[]);
-        self.enc.encode_frame(true, 0, OpCode::Close, code, &mut self.out)?;
+        let code = code.map(|c| c.0.to_be_bytes());
+        self.enc.encode_frame(true, 0, OpCode::Close, code.as_ref().map_or(&[][..], |c| &c[..]), &mut self.out)?;
         self.close_sent = true;
         w.write_all(&self.out)?;
         w.flush()?;
@@ -188,6 +234,7 @@ impl WriteState {
         if !op.is_data() {
             return Err(Error::Misuse(Misuse::NotDataOpcode(op as u8)));
         }
+        self.check_sequence(op)?;
         let chunk = if chunk == 0 { self.max_chunk } else { chunk };
         if chunk > self.max_chunk {
             return Err(Error::ChunkSizeExceeded { requested: chunk, limit: self.max_chunk });
@@ -302,19 +349,19 @@ mod tests {
 
     #[test]
     fn nothing_is_written_after_a_write_failed_mid_message() {
-        let mut w = WriteState::new(&Config::new(Role::Server));
+        let mut w = Writer::new(&Config::new(Role::Server));
         let mut sink = Dying { left: 10 };
         assert!(matches!(w.write_frame(&mut sink, true, 0, OpCode::Binary, &[1; 100]), Err(Error::Io(_))));
         sink.left = usize::MAX;
         assert!(matches!(w.write_frame(&mut sink, true, 0, OpCode::Binary, b"x"), Err(Error::WebSocketClosed)));
 
-        let mut w = WriteState::new(&Config::new(Role::Server).max_chunk_size(4096));
+        let mut w = Writer::new(&Config::new(Role::Server).max_chunk_size(4096));
         let mut sink = Dying { left: 5000 };
         let r = w.stream_message(&mut sink, OpCode::Binary, 0, 0, &mut &[2u8; 20_000][..]);
         assert!(matches!(r, Err(Error::Io(_))));
         assert!(matches!(w.write_frame(&mut Vec::new(), true, 0, OpCode::Text, b"x"), Err(Error::WebSocketClosed)));
         // A refused write (misuse) leaves the connection usable.
-        let mut w = WriteState::new(&Config::new(Role::Server));
+        let mut w = Writer::new(&Config::new(Role::Server));
         assert!(matches!(w.write_frame(&mut Vec::new(), true, 0, OpCode::Ping, &[0; 126]), Err(Error::Misuse(_))));
         assert!(w.write_frame(&mut Vec::new(), true, 0, OpCode::Ping, b"ok").is_ok());
     }
