@@ -98,7 +98,7 @@ impl Session {
     /// The next event decoded from the input so far, or `Ok(None)` when more is needed. A
     /// ping's pong and the echo of the peer's close are queued in the output as they come out.
     /// On a protocol violation the close frame is queued and the error returned; after that,
-    /// and after the peer's close, every call returns [`Error::WebSocketClosed`].
+    /// and after the peer's close, every call returns [`Error::WebSocketClosed`](crate::Error::WebSocketClosed).
     #[inline]
     pub fn poll_event(&mut self) -> Result<Option<Event<'_>>> {
         let Self { reader, writer, out, defer_close_reply, owed_close } = self;

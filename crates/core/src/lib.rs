@@ -31,6 +31,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "tokio")]
+pub mod async_conn;
 pub mod close;
 pub mod conn;
 pub mod decode;
@@ -46,6 +48,8 @@ pub mod role;
 pub mod upgrade;
 pub mod utf8;
 
+#[cfg(feature = "tokio")]
+pub use async_conn::{AsyncConn, AsyncConnReader, AsyncConnWriter};
 pub use close::{CloseCode, CloseFrame};
 pub use conn::{Conn, ConnReader, ConnWriter};
 pub use decode::{Decoder, Event, Frame};

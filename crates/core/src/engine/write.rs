@@ -230,6 +230,30 @@ impl Writer {
         chunk: usize,
         r: &mut R,
     ) -> Result<()> {
+        let (chunk, [mut a, mut b]) = self.begin_stream(op, chunk)?;
+        let mut run = || -> Result<()> {
+            let (mut cur, mut next) = (&mut a[..chunk], &mut b[..chunk]);
+            let mut n = read_full(r, cur)?;
+            let (mut op, mut rsv) = (op, rsv);
+            loop {
+                let m = if n < chunk { 0 } else { read_full(r, next)? };
+                self.stream_fragment(w, op, rsv, &cur[..n], m == 0)?;
+                if m == 0 {
+                    return Ok(w.flush()?);
+                }
+                std::mem::swap(&mut cur, &mut next);
+                (n, op, rsv) = (m, OpCode::Continuation, 0);
+            }
+        };
+        let result = run();
+        self.end_stream([a, b], result.is_ok());
+        result
+    }
+
+    /// Starts a streamed message of `chunk`-byte fragments (0: `max_chunk_size`): checks that
+    /// it may start, and lends out the two lookahead buffers, sized. Give them back with
+    /// [`Writer::end_stream`].
+    pub(crate) fn begin_stream(&mut self, op: OpCode, chunk: usize) -> Result<(usize, [Vec<u8>; 2])> {
         self.check_open()?;
         if !op.is_data() {
             return Err(Error::Misuse(Misuse::NotDataOpcode(op as u8)));
@@ -239,44 +263,52 @@ impl Writer {
         if chunk > self.max_chunk {
             return Err(Error::ChunkSizeExceeded { requested: chunk, limit: self.max_chunk });
         }
-        let [a, b] = &mut self.lookahead;
-        for buf in [&mut *a, &mut *b] {
+        let mut bufs = std::mem::take(&mut self.lookahead);
+        for buf in &mut bufs {
             if buf.len() < chunk {
                 buf.resize(chunk, 0);
             }
         }
-        let (mut cur, mut next) = (&mut a[..chunk], &mut b[..chunk]);
-        let mut n = read_full(r, cur)?;
-        let (mut op, mut rsv) = (op, rsv);
-        // From here on an error can leave half a message on the wire; cleared on success.
+        // From here on an error can leave half a message on the wire; cleared by `end_stream`.
         self.broken = true;
-        loop {
-            let m = if n < chunk { 0 } else { read_full(r, next)? };
-            let last = m == 0;
-            self.out.clear();
-            match &mut self.deflate {
-                Some(d) => {
-                    let mut z = std::mem::take(&mut d.buf);
-                    z.clear();
-                    let r = d.compress(&cur[..n], &mut z, last);
-                    d.buf = z;
-                    r?;
-                    let rsv = rsv | if op == OpCode::Continuation { 0 } else { RSV1 };
-                    self.enc.encode_fragments(last, rsv, op, &d.buf, self.max_chunk, &mut self.out)?;
-                }
-                None => self.enc.encode_frame(last, rsv, op, &cur[..n], &mut self.out)?,
+        Ok((chunk, bufs))
+    }
+
+    /// Writes one fragment of a streamed message (compressed if deflate is on); `last` ends it.
+    pub(crate) fn stream_fragment<W: Write>(
+        &mut self,
+        w: &mut W,
+        op: OpCode,
+        rsv: u8,
+        data: &[u8],
+        last: bool,
+    ) -> Result<()> {
+        self.out.clear();
+        match &mut self.deflate {
+            Some(d) => {
+                let mut z = std::mem::take(&mut d.buf);
+                z.clear();
+                let r = d.compress(data, &mut z, last);
+                d.buf = z;
+                r?;
+                let rsv = rsv | if op == OpCode::Continuation { 0 } else { RSV1 };
+                self.enc.encode_fragments(last, rsv, op, &d.buf, self.max_chunk, &mut self.out)?;
             }
-            w.write_all(&self.out)?;
-            if last {
-                break;
-            }
-            std::mem::swap(&mut cur, &mut next);
-            n = m;
-            (op, rsv) = (OpCode::Continuation, 0);
+            None => self.enc.encode_frame(last, rsv, op, data, &mut self.out)?,
         }
-        w.flush()?;
-        self.broken = false;
-        Ok(())
+        Ok(w.write_all(&self.out)?)
+    }
+
+    /// Ends a streamed message: takes the lookahead buffers back; `ok` if it was all written.
+    pub(crate) fn end_stream(&mut self, bufs: [Vec<u8>; 2], ok: bool) {
+        self.lookahead = bufs;
+        self.broken = !ok;
+    }
+
+    /// Marks the connection broken after a driver's write failed: part of a frame may have
+    /// reached the wire, so nothing more is written.
+    pub(crate) fn set_broken(&mut self) {
+        self.broken = true;
     }
 }
 
