@@ -121,7 +121,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncConn<S> {
     }
 
     /// Streams `r` as one message, as [`Conn::stream_message`](crate::Conn::stream_message).
-    pub async fn stream_message<R: AsyncRead + Unpin>(&mut self, op: OpCode, chunk_size: usize, r: &mut R) -> Result<()> {
+    pub async fn stream_message<R: AsyncRead + Unpin>(
+        &mut self,
+        op: OpCode,
+        chunk_size: usize,
+        r: &mut R,
+    ) -> Result<()> {
         self.outbox.stream_message(&mut self.stream, op, 0, chunk_size, r).await
     }
 

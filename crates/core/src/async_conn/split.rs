@@ -21,7 +21,8 @@ pub(super) fn halves<S>(
     outbox: Outbox,
 ) -> (AsyncConnReader<S>, AsyncConnWriter<S>) {
     let writer = AsyncConnWriter { shared: Arc::new(Mutex::new(Shared { stream: w, outbox })) };
-    let reader = AsyncConnReader { stream: r, inbox, relay: Relay { owed: None, unflushed: false, writer: writer.clone() } };
+    let reader =
+        AsyncConnReader { stream: r, inbox, relay: Relay { owed: None, unflushed: false, writer: writer.clone() } };
     (reader, writer)
 }
 
