@@ -18,8 +18,10 @@
 //! app ──▶ Encoder: header + mask into a reused buffer ──▶ socket
 //! ```
 //!
-//! The HTTP upgrade lives in [`handshake`]; errors, each with the close code it sends, in
-//! [`Error`].
+//! The HTTP upgrade lives in [`handshake`] (HTTP rules) and [`upgrade`] (the subprotocol
+//! policy and permessage-deflate negotiation on top, as sans-IO steps and as the blocking
+//! [`accept`] and [`connect`]); [`tcp::linger`] closes a TCP connection without losing the last
+//! bytes written. Errors, each with the close code it sends, are in [`Error`].
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -35,6 +37,7 @@ pub mod handshake;
 pub mod mask;
 pub mod role;
 pub mod session;
+pub mod tcp;
 pub mod upgrade;
 pub mod utf8;
 
@@ -50,4 +53,4 @@ pub use role::{
     READ_LIMIT_STANDARD, Role,
 };
 pub use session::{Session, SessionEvent};
-pub use upgrade::{AcceptOptions, ConnectOptions, accept, connect};
+pub use upgrade::{AcceptOptions, ConnectOptions, SubprotocolPolicy, accept, connect};
