@@ -214,3 +214,150 @@ pub fn connect<S: Read + Write>(mut stream: S, opts: &ConnectOptions) -> Result<
     conn.set_deflate(connected.deflate.as_ref(), None);
     Ok((conn, connected))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handshake::ClientKey;
+
+    /// Early frames: a masked "hi" from the client, an unmasked "hi" from the server.
+    const CLIENT_FRAME: &[u8] = b"\x81\x82abcd\x09\x0b";
+    const SERVER_FRAME: &[u8] = b"\x81\x02hi";
+
+    fn server_opts(protocols: SubprotocolPolicy) -> AcceptOptions {
+        AcceptOptions { deflate: Some(DeflateOptions::default()), protocols, ..AcceptOptions::default() }
+    }
+
+    fn client_opts(protocols: &[&str]) -> ConnectOptions {
+        let protocols = protocols.iter().map(|p| (*p).to_owned()).collect();
+        ConnectOptions {
+            request: ClientOptions { protocols, ..ClientOptions::new("example.com").path("/chat") },
+            deflate: Some(DeflateOptions::default()),
+            ..ConnectOptions::default()
+        }
+    }
+
+    /// Feeds every prefix of `input` (a byte at a time, as a trickling peer would) to `step`:
+    /// it must ask for more until the head (`head_len` bytes) is complete, then be done with
+    /// `used == head_len` and every byte past the head in the result's leftover.
+    fn feed_byte_by_byte<T: std::fmt::Debug, E: std::fmt::Debug>(
+        input: &[u8],
+        head_len: usize,
+        step: impl Fn(&[u8]) -> Step<T, E>,
+        leftover: impl Fn(&T) -> &[u8],
+    ) -> Vec<u8> {
+        let mut last_response = Vec::new();
+        for end in 0..=input.len() {
+            match step(&input[..end]) {
+                Step::NeedMore => assert!(end < head_len, "still incomplete after the head, at {end}"),
+                Step::Done { response, used, result } => {
+                    assert!(end >= head_len, "done before the head was complete, at {end}");
+                    assert_eq!(used, head_len, "at {end}");
+                    assert_eq!(leftover(&result), &input[head_len..end], "bytes past the head are reported");
+                    last_response = response;
+                }
+                Step::Refused { error, .. } => panic!("refused at {end}: {error:?}"),
+            }
+        }
+        last_response
+    }
+
+    #[test]
+    fn both_steps_fed_a_byte_at_a_time_with_early_frames() {
+        let mut request = Vec::new();
+        let client = ClientUpgrade::new(&client_opts(&["v2", "chat"]), &mut request).unwrap();
+        let head_len = request.len();
+        request.extend_from_slice(CLIENT_FRAME);
+        let opts = server_opts(SubprotocolPolicy::FirstSupported(vec!["chat".into()]));
+        let response = feed_byte_by_byte(&request, head_len, |b| server_step(b, &opts, |_| None), |a| &a.leftover);
+        let Step::Done { result: accepted, .. } = server_step(&request, &opts, |_| None) else { panic!() };
+        assert_eq!((accepted.path.as_str(), accepted.protocol.as_deref()), ("/chat", Some("chat")));
+        assert_eq!(accepted.extensions.as_deref(), Some("permessage-deflate"));
+        assert!(accepted.deflate.is_some(), "the negotiated configuration comes with the result");
+
+        let head_len = response.len();
+        let mut answer = response;
+        answer.extend_from_slice(SERVER_FRAME);
+        feed_byte_by_byte(&answer, head_len, |b| client.step(b), |c| &c.leftover);
+        let Step::Done { response, result: connected, .. } = client.step(&answer) else { panic!() };
+        assert!(response.is_empty(), "a client has nothing to send after its request");
+        assert_eq!(connected.protocol.as_deref(), Some("chat"));
+        let (ours, theirs) = (connected.deflate.unwrap(), accepted.deflate.unwrap());
+        assert_eq!(ours.compress_window_bits, theirs.decompress_window_bits, "both ends agree");
+    }
+
+    #[test]
+    fn the_server_step_refuses_with_the_bytes_to_send() {
+        let request = b"GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+            Sec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+        let opts = AcceptOptions::default();
+        for end in 0..request.len() {
+            assert!(matches!(server_step(&request[..end], &opts, |_| None), Step::NeedMore), "{end}");
+        }
+        let Step::Refused { response, error } = server_step(request, &opts, |_| None) else { panic!() };
+        assert!(matches!(error, HandshakeError::UnsupportedVersion));
+        assert!(response.starts_with(b"HTTP/1.1 426 Upgrade Required\r\n"));
+
+        let mut valid = Vec::new();
+        ClientUpgrade::new(&client_opts(&[]), &mut valid).unwrap();
+        let refuse = |_: &Request<'_>| Some(Accept::reject(403, "no"));
+        let Step::Refused { response, .. } = server_step(&valid, &opts, refuse) else { panic!() };
+        assert!(response.starts_with(b"HTTP/1.1 403 Forbidden\r\n"));
+    }
+
+    #[test]
+    fn the_client_step_refuses_a_bad_deflate_answer_with_nothing_to_send() {
+        let opts = client_opts(&[]);
+        let mut request = Vec::new();
+        let key = ClientKey::from_nonce(*b"the sample nonce");
+        // What `ClientUpgrade::new` builds, with a known key so the answer can carry its hash.
+        let offer = client_offer(&DeflateOptions::default()).unwrap();
+        let request_opts = ClientOptions { extensions: Some(offer), ..opts.request.clone() };
+        let upgrade = ClientUpgrade {
+            handshake: ClientHandshake::with_key(&request_opts, key.clone(), &mut request).unwrap(),
+            deflate: opts.deflate,
+        };
+        let answer = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {}\r\nSec-WebSocket-Extensions: permessage-deflate; bogus\r\n\r\n",
+            key.expected_accept()
+        );
+        let Step::Refused { response, error } = upgrade.step(answer.as_bytes()) else { panic!() };
+        assert!(response.is_empty());
+        assert!(matches!(error, Error::Negotiation(_)), "{error:?}");
+    }
+
+    #[test]
+    fn a_deflate_offer_and_raw_extensions_are_not_both_sent() {
+        let mut opts = client_opts(&[]);
+        opts.request.extensions = Some("x-foo".into());
+        let mut out = Vec::new();
+        let e = ClientUpgrade::new(&opts, &mut out).unwrap_err();
+        assert!(matches!(e, Error::Handshake(HandshakeError::InvalidArgument(_))), "{e:?}");
+        assert!(out.is_empty());
+    }
+
+    /// The Rust face's default comes from core's named policy: none unless configured.
+    #[test]
+    fn subprotocol_defaults_come_from_the_named_policies() {
+        assert_eq!(AcceptOptions::default().protocols, SubprotocolPolicy::None);
+        assert_eq!(SubprotocolPolicy::default(), SubprotocolPolicy::None);
+        let mut request = Vec::new();
+        ClientUpgrade::new(&client_opts(&["v2", "chat"]), &mut request).unwrap();
+        let chosen = |protocols| match server_step(&request, &server_opts(protocols), |_| None) {
+            Step::Done { result, .. } => result.protocol,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(chosen(SubprotocolPolicy::None), None);
+        assert_eq!(chosen(SubprotocolPolicy::ClientFirst).as_deref(), Some("v2"));
+        assert_eq!(chosen(SubprotocolPolicy::FirstSupported(vec!["chat".into(), "v2".into()])).as_deref(), Some("v2"));
+        assert_eq!(chosen(SubprotocolPolicy::FirstSupported(Vec::new())), None);
+        assert_eq!(chosen(SubprotocolPolicy::Chosen(Some("chat".into()))).as_deref(), Some("chat"));
+        let Step::Refused { response, .. } =
+            server_step(&request, &server_opts(SubprotocolPolicy::Chosen(Some("x".into()))), |_| None)
+        else {
+            panic!()
+        };
+        assert!(response.starts_with(b"HTTP/1.1 500 "), "a choice the client did not offer");
+    }
+}

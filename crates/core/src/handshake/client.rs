@@ -556,6 +556,12 @@ mod tests {
                 "UnofferedExtension",
             ),
             (b"HTTP/1.1 101\r\nUpgrade websocket\r\n\r\n".to_vec(), &[], None, "Malformed(HeaderName)"),
+            (
+                response(good, "Sec-WebSocket-Extensions: permessage-deflate; x=\"1\r\n"),
+                &[],
+                Some("permessage-deflate"),
+                "InvalidHeaderValue(\"Sec-WebSocket-Extensions\")",
+            ),
         ];
         for (buf, protocols, extensions, want) in cases {
             let e = parse_err(&buf, protocols, extensions);

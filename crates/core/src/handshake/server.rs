@@ -607,6 +607,19 @@ mod tests {
                 "400 Bad Request",
             ),
             (b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n".to_vec(), "Malformed(HeaderName)", "400 Bad Request"),
+            // An unterminated quoted-string: not a list at all, so refused rather than declined.
+            (
+                request_lines(&[
+                    HOST,
+                    UPGRADE,
+                    CONNECTION,
+                    VERSION,
+                    KEY_LINE,
+                    "Sec-WebSocket-Extensions: permessage-deflate; x=\"1, y",
+                ]),
+                "InvalidHeaderValue(\"Sec-WebSocket-Extensions\")",
+                "400 Bad Request",
+            ),
         ];
         for (buf, want, line) in cases {
             let e = parse_err(&buf);
