@@ -64,7 +64,6 @@ fn connect(host: &str, path: &str) -> Result<Conn<TcpStream>, BoxError> {
         request: ClientOptions::new(host.to_owned()).path(path.to_owned()),
         config: Config::new(Role::Client).max_read_limit(MAX_MESSAGE).max_chunk_size(MAX_CHUNK_SIZE),
         deflate: Some(deflate_options()),
-        ..ConnectOptions::default()
     };
     let (conn, _connected) = lowbit_websockets::connect(stream, &opts)?;
     Ok(conn)

@@ -153,7 +153,6 @@ fn client(addr: std::net::SocketAddr, max_chunk: usize) -> lowbit_websockets::Co
         request: ClientOptions::new(addr.to_string()),
         config: Config::new(Role::Client).max_chunk_size(max_chunk),
         deflate: Some(DeflateOptions::default()),
-        ..ConnectOptions::default()
     };
     let (conn, connected) = lowbit_websockets::connect(stream, &opts).unwrap();
     assert_eq!(connected.extensions.as_deref(), Some("permessage-deflate"));

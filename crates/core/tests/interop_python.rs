@@ -724,7 +724,6 @@ fn try_our_client_run(
         request: ClientOptions::new(format!("127.0.0.1:{port}")).path(path.to_owned()),
         config: Config::new(Role::Client).max_read_limit(READ_LIMIT_LARGE).max_chunk_size(chunk),
         deflate: ours,
-        ..ConnectOptions::default()
     };
     let (mut conn, connected): (Conn<TcpStream>, _) = lowbit_websockets::connect(stream, &opts)?;
     let compressed = connected.extensions.is_some();

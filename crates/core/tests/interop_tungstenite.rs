@@ -110,8 +110,7 @@ fn tung_server<T: Send + 'static>(
 fn our_client(addr: SocketAddr, config: Config, deflate: Option<DeflateOptions>) -> (Conn<TcpStream>, Connected) {
     let stream = TcpStream::connect(addr).unwrap();
     guard(&stream);
-    let opts =
-        ConnectOptions { request: ClientOptions::new(addr.to_string()), config, deflate, ..ConnectOptions::default() };
+    let opts = ConnectOptions { request: ClientOptions::new(addr.to_string()), config, deflate };
     lowbit_websockets::connect(stream, &opts).unwrap()
 }
 

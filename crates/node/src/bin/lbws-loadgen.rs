@@ -89,7 +89,6 @@ fn main() {
                 request: ClientOptions::new(addr.clone()),
                 config: Config::new(Role::Client).max_read_limit(64 << 20).max_chunk_size(64 << 10),
                 deflate: deflate.then(DeflateOptions::default),
-                ..ConnectOptions::default()
             };
             let (mut conn, connected) = connect(stream, &opts).expect("handshake");
             assert_eq!(connected.extensions.is_some(), deflate, "deflate negotiated as asked");

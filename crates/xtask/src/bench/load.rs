@@ -107,7 +107,6 @@ pub fn run(load: &Load, corpus: &Arc<Vec<u8>>) -> Result<Outcome, String> {
         // less of the CPU that the server needs.
         deflate: load.deflate.then(|| DeflateOptions { engine: Engine::ZlibRs, ..DeflateOptions::default() }),
         config: Config::new(Role::Client).max_chunk_size(CHUNK),
-        ..ConnectOptions::default()
     };
     let mut conns = Vec::with_capacity(load.connections);
     for i in 0..load.connections {
