@@ -12,6 +12,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use host_tests::{component_server, native_server};
+use lowbit_websockets::handshake::ClientOptions;
 use lowbit_websockets::{Config, ConnectOptions, OpCode, Role};
 use lowbit_ws_host::{Limits, accept_options};
 
@@ -22,8 +23,8 @@ const LIMITS: Limits = Limits { max_read_limit: 16 << 20, max_chunk_size: 64 << 
 
 fn round_trips(addr: SocketAddr, size: usize, n: usize) -> Duration {
     let opts = ConnectOptions {
+        request: ClientOptions::new(addr.to_string()),
         config: Config::new(Role::Client).max_read_limit(16 << 20).max_chunk_size(64 << 10),
-        host: addr.to_string(),
         ..ConnectOptions::default()
     };
     let tcp = TcpStream::connect(addr).expect("connect");

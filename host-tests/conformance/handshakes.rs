@@ -131,6 +131,15 @@ pub fn handshake_cases() -> Vec<HandshakeCase> {
             Some("sec-websocket-extensions: permessage-deflate; client_max_window_bits=10"),
             None,
         ),
+        // An unterminated quoted-string leaves no valid extension list: refused (RFC 6455
+        // §4.2.1), not merely declined; core's `handshake::list` holds the rule.
+        c(
+            "extensions_unterminated_quote",
+            upgrade(&[], &["Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=\"10"]),
+            bad,
+            None,
+            Some("sec-websocket-extensions"),
+        ),
     ]
 }
 

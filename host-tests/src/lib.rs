@@ -100,7 +100,7 @@ pub fn native_echo(tcp: TcpStream, deflate: bool, limits: Limits) -> lowbit_webs
             .max_read_limit(limits.max_read_limit as usize)
             .max_chunk_size(limits.max_chunk_size as usize),
         deflate: deflate.then(DeflateOptions::default),
-        protocols: Vec::new(),
+        ..AcceptOptions::default()
     };
     let (mut conn, _) = lowbit_websockets::accept(tcp, &opts)?;
     let mut buf = Vec::new();
@@ -128,7 +128,6 @@ pub fn wit_kind(e: &Error) -> &'static str {
         Error::InvalidOpCode(_) => "InvalidOpCode",
         Error::ControlFramePayloadTooLarge(_) => "ControlFramePayloadTooLarge",
         Error::FragmentedControlFrame => "FragmentedControlFrame",
-        Error::FrameBufferTooSmall(_) => "FrameBufferTooSmall",
         Error::UnmaskedFrame => "UnmaskedFrame",
         Error::MaskedFrame => "MaskedFrame",
         Error::InvalidPayloadLength => "InvalidPayloadLength",

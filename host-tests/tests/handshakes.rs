@@ -52,3 +52,40 @@ fn native_and_component_answer_every_upgrade_request_alike() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// The component's subprotocol default comes from core's named policy: none unless the host
+/// lists the subprotocols it speaks (then the client's first offer among them).
+#[test]
+fn component_speaks_no_subprotocol_unless_configured() {
+    let offer = "Sec-WebSocket-Protocol: v2, chat\r\n";
+    let limits = Limits { max_read_limit: 0, max_chunk_size: 0 };
+    for (protocols, want) in [(vec![], None), (vec!["x".to_owned(), "chat".to_owned()], Some("chat"))] {
+        let options = lowbit_ws_host::AcceptOptions { protocols, ..accept_options(limits, false) };
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = std::thread::spawn(move || {
+            let (tcp, _) = listener.accept().expect("accept");
+            let mut session = host().session().expect("session");
+            let (conn, accepted) = session.accept(tcp, &options).expect("no trap").expect("handshake");
+            session.drop_connection(conn).expect("drop");
+            accepted.protocol
+        });
+        let request = format!(
+            "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{offer}\r\n"
+        );
+        let head = answer(
+            addr,
+            &handshakes::HandshakeCase {
+                name: "subprotocol",
+                request: request.into_bytes(),
+                status: &[101],
+                has: None,
+                lacks: None,
+            },
+        );
+        assert_eq!(server.join().expect("server thread").as_deref(), want);
+        let chosen = head.lines().find_map(|l| l.strip_prefix("Sec-WebSocket-Protocol: "));
+        assert_eq!(chosen, want, "{head}");
+    }
+}

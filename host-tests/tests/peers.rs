@@ -103,7 +103,7 @@ fn native_client_against_component_server_with_deflate() {
     let (addr, server) = component_server(accept_options(LIMITS, true));
     let opts = CoreConnect {
         config: lowbit_websockets::Config::new(lowbit_websockets::Role::Client).max_read_limit(16 << 20),
-        host: addr.to_string(),
+        request: lowbit_websockets::handshake::ClientOptions::new(addr.to_string()),
         deflate: Some(CoreDeflate::default()),
         ..CoreConnect::default()
     };

@@ -173,6 +173,20 @@ describe('our client with our server', () => {
     await closeServer(wss);
   });
 
+  test("without handleProtocols the subprotocol is ws's default: the client's first offer", async () => {
+    // Our server's default is core's named policy (SubprotocolPolicy::ClientFirst); ws 8 itself
+    // is the reference it must match.
+    for (const server of [await ourEchoServer(), await wsEchoServer()]) {
+      for (const ws of [new WsWebSocket(server.url, ['b', 'a']), new WebSocket(server.url, ['b', 'a'])]) {
+        await opened(ws);
+        assert.equal(ws.protocol, 'b');
+        ws.close();
+        await closed(ws);
+      }
+      await closeServer(server.wss);
+    }
+  });
+
   test('wrong path and bad requests are refused', async () => {
     const { wss, url } = await ourEchoServer({ path: '/only' });
     const ws = new WebSocket(`${url}/other`);

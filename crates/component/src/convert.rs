@@ -116,7 +116,6 @@ pub fn error_out(e: core::Error) -> Error {
         E::InvalidOpCode(op) => Error::InvalidOpCode(op),
         E::ControlFramePayloadTooLarge(n) => Error::ControlFramePayloadTooLarge(n),
         E::FragmentedControlFrame => Error::FragmentedControlFrame,
-        E::FrameBufferTooSmall { required } => Error::FrameBufferTooSmall(required),
         E::UnmaskedFrame => Error::UnmaskedFrame,
         E::MaskedFrame => Error::MaskedFrame,
         E::InvalidPayloadLength => Error::InvalidPayloadLength,
@@ -154,7 +153,6 @@ pub fn close_code(e: &Error) -> Option<u16> {
         Error::InvalidClosePayload => E::InvalidClosePayload,
         Error::WebsocketClosed
         | Error::ChunkSizeExceeded(_)
-        | Error::FrameBufferTooSmall(_)
         | Error::AbnormalClosure
         | Error::Misuse(_)
         | Error::Io(_)

@@ -29,7 +29,10 @@ use std::cell::RefCell;
 
 use lowbit_websockets::deflate::DeflateConfig as CoreConfig;
 use lowbit_websockets::deflate::negotiate::{client_offer, client_verify, server_accept};
-use lowbit_websockets::{AcceptOptions, CloseCode, Config, ConnectOptions, DeflateOptions, OpCode, Role};
+use lowbit_websockets::handshake::ClientOptions;
+use lowbit_websockets::{
+    AcceptOptions, CloseCode, Config, ConnectOptions, DeflateOptions, OpCode, Role, SubprotocolPolicy,
+};
 
 use bindings::exports::lowbit::websockets::{deflate, echo, framing, handshake, types};
 use bindings::wasi::io::streams::{InputStream, OutputStream};
@@ -168,26 +171,19 @@ impl handshake::Guest for Component {
         output: OutputStream,
         options: handshake::AcceptOptions,
     ) -> Result<(framing::Connection, handshake::Accepted), Error> {
-        let deflate = options.deflate.map(options_in);
-        let opts =
-            AcceptOptions { config: config(Role::Server, options.limits), deflate, protocols: options.protocols };
-        // `accept_with` negotiates deflate itself but does not hand the configuration back;
-        // the hook asks the same core function with the same input so the WIT side can
-        // report it. (A `Conn::deflate_config` accessor in core would remove this.)
-        let mut negotiated = None;
-        let (conn, accepted) = lowbit_websockets::upgrade::accept_with(io::Streams::new(input, output), &opts, |req| {
-            negotiated = deflate.as_ref().and_then(|d| server_accept(req.extensions(), d)).map(|(_, c)| c);
-            None
-        })
-        .map_err(error_out)?;
-        let negotiated = if accepted.extensions.is_some() { negotiated } else { None };
+        let opts = AcceptOptions {
+            config: config(Role::Server, options.limits),
+            deflate: options.deflate.map(options_in),
+            protocols: SubprotocolPolicy::FirstSupported(options.protocols),
+        };
+        let (conn, accepted) = lowbit_websockets::accept(io::Streams::new(input, output), &opts).map_err(error_out)?;
         let info = handshake::Accepted {
             path: accepted.path,
             protocol: accepted.protocol,
             extensions: accepted.extensions,
-            deflate: negotiated.as_ref().map(deflate_out),
+            deflate: accepted.deflate.as_ref().map(deflate_out),
         };
-        Ok((framing::Connection::new(Connection::wrap(conn, opts.config, negotiated)), info))
+        Ok((framing::Connection::new(Connection::wrap(conn, opts.config, accepted.deflate)), info))
     }
 
     fn connect(
@@ -195,27 +191,22 @@ impl handshake::Guest for Component {
         output: OutputStream,
         options: handshake::ConnectOptions,
     ) -> Result<(framing::Connection, handshake::Connected), Error> {
-        let deflate = options.deflate.map(options_in);
         let opts = ConnectOptions {
             config: config(Role::Client, options.limits),
-            host: options.host,
-            path: options.path,
-            protocols: options.protocols,
-            deflate,
+            request: ClientOptions {
+                protocols: options.protocols,
+                ..ClientOptions::new(options.host).path(options.path)
+            },
+            deflate: options.deflate.map(options_in),
         };
         let (conn, connected) =
             lowbit_websockets::connect(io::Streams::new(input, output), &opts).map_err(error_out)?;
-        // Same check `connect` just passed, asked again to report the configuration.
-        let negotiated = match &deflate {
-            Some(d) => client_verify(connected.extensions.as_deref(), d).ok().flatten(),
-            None => None,
-        };
         let info = handshake::Connected {
             protocol: connected.protocol,
             extensions: connected.extensions,
-            deflate: negotiated.as_ref().map(deflate_out),
+            deflate: connected.deflate.as_ref().map(deflate_out),
         };
-        Ok((framing::Connection::new(Connection::wrap(conn, opts.config, negotiated)), info))
+        Ok((framing::Connection::new(Connection::wrap(conn, opts.config, connected.deflate)), info))
     }
 
     fn accept_key(key: String) -> String {

@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use lowbit_websockets::deflate::Engine;
+use lowbit_websockets::handshake::ClientOptions;
 use lowbit_websockets::{Config, Conn, ConnectOptions, DeflateOptions, OpCode, READ_LIMIT_LARGE, Role};
 
 type BoxError = Box<dyn std::error::Error>;
@@ -60,11 +61,9 @@ fn connect(host: &str, path: &str) -> Result<Conn<TcpStream>, BoxError> {
     let stream = TcpStream::connect(host)?;
     stream.set_nodelay(true)?;
     let opts = ConnectOptions {
+        request: ClientOptions::new(host.to_owned()).path(path.to_owned()),
         config: Config::new(Role::Client).max_read_limit(MAX_MESSAGE).max_chunk_size(MAX_CHUNK_SIZE),
-        host: host.to_owned(),
-        path: path.to_owned(),
         deflate: Some(deflate_options()),
-        ..ConnectOptions::default()
     };
     let (conn, _connected) = lowbit_websockets::connect(stream, &opts)?;
     Ok(conn)

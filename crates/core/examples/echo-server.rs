@@ -9,21 +9,20 @@
 //! runs against (`cargo xtask autobahn`), so the default message limit is 16 MiB (cases
 //! 9.1.6 and 9.2.6 send messages of that size).
 
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::io::{self, Write};
+use std::net::{TcpListener, TcpStream};
 use std::process::ExitCode;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lowbit_websockets::deflate::Engine;
+use lowbit_websockets::tcp::{LINGER, linger};
 use lowbit_websockets::{AcceptOptions, Config, DeflateOptions, OpCode, READ_LIMIT_LARGE, Role};
 
 /// The largest frame written: big enough that echoing a large message takes few frames.
 const MAX_CHUNK_SIZE: usize = 64 * 1024;
 /// How long a client may take to send its upgrade request.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long to wait for the client to hang up after the close handshake.
-const LINGER: Duration = Duration::from_secs(2);
 
 const USAGE: &str = "usage: echo-server [--addr HOST:PORT] [--max-message BYTES] [--deflate]
   --addr         address to listen on (default 127.0.0.1:9001; port 0 picks a free one)
@@ -118,7 +117,7 @@ fn serve(stream: TcpStream, opts: &AcceptOptions) -> lowbit_websockets::Result<(
     // A refused request has been answered with its 4xx by `accept` already; linger so that
     // the answer is not lost to a reset while the client is still sending (a 70 KB head).
     let after = stream.try_clone()?;
-    let (mut conn, _accepted) = lowbit_websockets::accept(stream, opts).inspect_err(|_| linger(after))?;
+    let (mut conn, _accepted) = lowbit_websockets::accept(stream, opts).inspect_err(|_| linger(&after, LINGER))?;
     conn.get_ref().set_read_timeout(None)?;
 
     let mut buf = Vec::new();
@@ -133,24 +132,6 @@ fn serve(stream: TcpStream, opts: &AcceptOptions) -> lowbit_websockets::Result<(
             Err(e) => break Err(e),
         }
     };
-    linger(conn.into_inner());
+    linger(conn.get_ref(), LINGER);
     result
-}
-
-/// Closes the TCP connection gracefully: the server closes first (RFC 6455 §7.1.1), but
-/// dropping a socket with unread input sends a reset that can destroy our close frame before
-/// the client reads it, so send FIN and drain what the client still sends, for a while.
-fn linger(mut stream: TcpStream) {
-    let _ = stream.shutdown(Shutdown::Write);
-    let deadline = Instant::now() + LINGER;
-    let mut sink = [0u8; 4096];
-    while let Some(left) = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) {
-        if stream.set_read_timeout(Some(left)).is_err() {
-            return;
-        }
-        match stream.read(&mut sink) {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-    }
 }

@@ -11,7 +11,7 @@ use crate::handshake::HandshakeError;
 ///
 /// Errors caused by the peer know the close code they send ([`Error::close_code`]); the
 /// connection sends that close frame before the error is returned. Errors caused by the local
-/// caller (`ChunkSizeExceeded`, `FrameBufferTooSmall`, ...) send nothing.
+/// caller (`ChunkSizeExceeded`, `Misuse`, ...) send nothing.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
@@ -44,11 +44,6 @@ pub enum Error {
     ControlFramePayloadTooLarge(u64),
     /// A control frame has FIN clear: control frames must not be fragmented (RFC 6455 §5.5; 1002).
     FragmentedControlFrame,
-    /// A caller's buffer cannot hold the frame (local misuse).
-    FrameBufferTooSmall {
-        /// The bytes needed.
-        required: u64,
-    },
     /// A server received an unmasked frame: clients MUST mask (RFC 6455 §5.1; 1002).
     UnmaskedFrame,
     /// A client received a masked frame: servers MUST NOT mask (RFC 6455 §5.1; 1002).
@@ -140,7 +135,6 @@ impl Error {
             | InvalidClosePayload => CloseCode::PROTOCOL_ERROR,
             WebSocketClosed
             | ChunkSizeExceeded { .. }
-            | FrameBufferTooSmall { .. }
             | AbnormalClosure
             | Misuse(_)
             | Io(_)
@@ -172,9 +166,6 @@ impl fmt::Display for Error {
             InvalidOpCode(op) => write!(f, "invalid opcode {op:#x}"),
             ControlFramePayloadTooLarge(len) => write!(f, "control frame payload of {len} bytes exceeds 125 bytes"),
             FragmentedControlFrame => f.write_str("protocol error: fragmented control frame"),
-            FrameBufferTooSmall { required } => {
-                write!(f, "provided buffer too small for a frame payload of {required} bytes")
-            }
             UnmaskedFrame => f.write_str("protocol error: client frame is not masked"),
             MaskedFrame => f.write_str("protocol error: server frame is masked"),
             InvalidPayloadLength => f.write_str("protocol error: payload length is not minimally encoded or too large"),

@@ -9,8 +9,11 @@
 //!   [`parse_response`] on the bytes it has read so far. Both parsers return `Ok(None)` while
 //!   the head is incomplete, and the number of bytes the head used once it is complete. They do
 //!   no I/O and never panic, whatever the input.
+//! - **sans-IO steps** over the same buffers: [`server_step`] and [`ClientHandshake::step`]
+//!   take every byte received so far and return a [`Step`]: need more, refused (with the bytes
+//!   to send), or done (with the bytes to send, the bytes used and the result).
 //! - **blocking helpers over any `Read + Write` stream:** [`accept`] (server) and [`connect`]
-//!   (client), thin loops over the functions above.
+//!   (client), read loops over the steps.
 //!
 //! ```text
 //!  client                                   server
@@ -37,12 +40,16 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 mod client;
+pub(crate) mod list;
 mod server;
+pub(crate) mod step;
 
 pub use client::{
-    ClientKey, ClientOptions, Connected, Response, build_request, connect, parse_response, write_request,
+    ClientHandshake, ClientKey, ClientOptions, Connected, Response, build_request, connect, parse_response,
+    write_request,
 };
-pub use server::{Accept, Accepted, Rejection, Request, accept, parse_request, write_response};
+pub use server::{Accept, Accepted, Rejection, Request, accept, parse_request, server_step, write_response};
+pub use step::Step;
 
 /// The largest request or response head accepted, in bytes. Real handshakes are well under
 /// 1 KiB plus cookies; the cap stops a peer from making the handshake buffer grow without bound.
@@ -289,66 +296,29 @@ fn single_header<'b>(headers: &[httparse::Header<'b>], name: &'static str) -> Re
 
 /// Whether any `name` header lists `token` (case-insensitively). A list may be split over
 /// several header lines (RFC 9110 §5.3), e.g. `Connection: keep-alive` then
-/// `Connection: Upgrade`.
+/// `Connection: Upgrade`. A line that is not a valid list lists nothing.
 fn lists_token(headers: &[httparse::Header<'_>], name: &str, token: &str) -> bool {
     header_values(headers, name)
         .filter_map(|v| std::str::from_utf8(v).ok())
-        .flat_map(list_elements)
+        .filter_map(list::elements)
+        .flatten()
         .any(|element| element.eq_ignore_ascii_case(token))
 }
 
-/// Splits a comma-separated header list (RFC 9110 §5.6.1) into its trimmed, non-empty
-/// elements. Commas inside quoted strings do not split: extension parameters may be quoted
-/// (RFC 6455 §9.1).
-fn list_elements(value: &str) -> impl Iterator<Item = &str> {
-    ListElements { rest: value }.map(str::trim_ascii).filter(|element| !element.is_empty())
-}
-
-/// The iterator behind [`list_elements`].
-struct ListElements<'a> {
-    rest: &'a str,
-}
-
-impl<'a> Iterator for ListElements<'a> {
-    type Item = &'a str;
-
-    fn next(&mut self) -> Option<&'a str> {
-        if self.rest.is_empty() {
-            return None;
-        }
-        let (mut quoted, mut escaped) = (false, false);
-        let comma = self.rest.bytes().position(|b| {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' if quoted => escaped = true,
-                b'"' => quoted = !quoted,
-                b',' if !quoted => return true,
-                _ => {}
-            }
-            false
-        });
-        let (element, rest) = match comma.and_then(|i| self.rest.split_at_checked(i)) {
-            // Drop the comma itself; it is one byte, so `get` cannot split a character.
-            Some((element, rest)) => (element, rest.get(1..).unwrap_or("")),
-            None => (self.rest, ""),
-        };
-        self.rest = rest;
-        Some(element)
-    }
-}
-
 /// The extension names in a `Sec-WebSocket-Extensions` value: the token before the first `;`
-/// of each element (RFC 6455 §9.1).
-fn extension_names(value: &str) -> impl Iterator<Item = &str> {
-    list_elements(value).map(|element| element.split(';').next().unwrap_or("").trim_ascii())
+/// of each element (RFC 6455 §9.1). `None` when the value is not a valid list.
+fn extension_names(value: &str) -> Option<impl Iterator<Item = &str>> {
+    Some(list::elements(value)?.map(|element| element.split(';').next().unwrap_or("").trim_ascii()))
 }
 
 /// Whether every extension named in `chosen` is a token also named in one of the `offered`
 /// values (extension names are compared case-insensitively, like other HTTP tokens). With
-/// nothing offered, any named extension fails.
+/// nothing offered, any named extension fails; so does a `chosen` that is not a valid list.
 fn extensions_were_offered<'a>(chosen: &str, offered: impl Iterator<Item = &'a str> + Clone) -> bool {
-    extension_names(chosen)
-        .all(|name| is_token(name) && offered.clone().flat_map(extension_names).any(|o| o.eq_ignore_ascii_case(name)))
+    let offered_names = move || offered.clone().filter_map(extension_names).flatten();
+    extension_names(chosen).is_some_and(|mut names| {
+        names.all(|name| is_token(name) && offered_names().any(|o| o.eq_ignore_ascii_case(name)))
+    })
 }
 
 /// Whether `s` is an HTTP token (RFC 9110 §5.6.2), the syntax of subprotocol names
@@ -446,15 +416,12 @@ mod tests {
     }
 
     #[test]
-    fn list_elements_split_outside_quotes() {
-        let elements: Vec<&str> = list_elements(" a ,, b;x=\"1,2\\\",3\" , ,c,").collect();
-        assert_eq!(elements, ["a", "b;x=\"1,2\\\",3\"", "c"]);
-        assert_eq!(list_elements("").count(), 0);
-        assert_eq!(list_elements(" , ").count(), 0);
-        // An unterminated quote runs to the end rather than failing.
-        assert_eq!(list_elements("a, b=\"x, y").collect::<Vec<_>>(), ["a", "b=\"x, y"]);
-        let names: Vec<&str> = extension_names("permessage-deflate; client_max_window_bits, x-foo;a=\"b,c\"").collect();
+    fn extension_names_are_the_tokens_before_parameters() {
+        let names: Vec<&str> =
+            extension_names("permessage-deflate; client_max_window_bits, x-foo;a=\"b,c\"").unwrap().collect();
         assert_eq!(names, ["permessage-deflate", "x-foo"]);
+        assert!(extension_names("x-foo; a=\"b").is_none(), "an unterminated quote is not a list");
+        assert!(!extensions_were_offered("x-foo; a=\"b", ["x-foo"].into_iter()));
     }
 
     #[test]

@@ -25,6 +25,11 @@
 //!                             their sockets): they convert types and move bytes
 //! ```
 //!
+//! The HTTP upgrade lives in [`handshake`] (HTTP rules) and [`upgrade`] (the subprotocol
+//! policy and permessage-deflate negotiation on top, as sans-IO steps and as the blocking
+//! [`accept`] and [`connect`]); [`tcp::linger`] closes a TCP connection without losing the last
+//! bytes written. Errors, each with the close code it sends, are in [`Error`].
+//!
 //! Every rule lives once: an error names the rule it broke and the close code it sends
 //! ([`Error::close_code`]); the engine sends that close before the error reaches the caller.
 
@@ -45,6 +50,7 @@ pub mod handshake;
 pub mod mask;
 pub mod pump;
 pub mod role;
+pub mod tcp;
 pub mod upgrade;
 pub mod utf8;
 
@@ -62,4 +68,4 @@ pub use role::{
     CHUNK_SIZE_BALANCED, CHUNK_SIZE_LOW_MEMORY, CHUNK_SIZE_STREAMING, Config, READ_LIMIT_LARGE, READ_LIMIT_SMALL,
     READ_LIMIT_STANDARD, Role,
 };
-pub use upgrade::{AcceptOptions, ConnectOptions, accept, connect};
+pub use upgrade::{AcceptOptions, ConnectOptions, SubprotocolPolicy, accept, connect};

@@ -6,6 +6,7 @@
 #![allow(clippy::field_reassign_with_default)]
 
 use lowbit_websockets::deflate::negotiate::NegotiationError;
+use lowbit_websockets::handshake::ClientOptions;
 use lowbit_websockets::handshake::HandshakeError;
 use lowbit_websockets::{
     AcceptOptions, CloseCode, Config, Conn, ConnectOptions, DeflateConfig, DeflateOptions, Error, OpCode, Role,
@@ -537,7 +538,7 @@ fn acceptable_offers_get_exact_answers() {
 
 fn connect_with_answer(answer: &str, deflate: Option<DeflateOptions>) -> lowbit_websockets::Result<Option<String>> {
     let stream = Answering::new(answer);
-    let opts = ConnectOptions { host: "example.com".into(), deflate, ..ConnectOptions::default() };
+    let opts = ConnectOptions { request: ClientOptions::new("example.com"), deflate, ..ConnectOptions::default() };
     lowbit_websockets::connect(stream, &opts).map(|(_, c)| c.extensions)
 }
 
@@ -593,7 +594,7 @@ fn bad_extension_answers_fail_the_client_handshake() {
 fn client_offers_are_well_formed() {
     let offer_of = |d: DeflateOptions| {
         let mut s = Answering::new("");
-        let opts = ConnectOptions { host: "h".into(), deflate: Some(d), ..ConnectOptions::default() };
+        let opts = ConnectOptions { request: ClientOptions::new("h"), deflate: Some(d), ..ConnectOptions::default() };
         lowbit_websockets::connect(&mut s, &opts).unwrap();
         s.request.lines().find_map(|l| l.strip_prefix("Sec-WebSocket-Extensions: ")).map(str::to_owned)
     };
@@ -610,7 +611,8 @@ fn client_offers_are_well_formed() {
     for bits in [0, 7, 16, 255] {
         let mut s = Answering::new("");
         let deflate = DeflateOptions { server_max_window_bits: Some(bits), ..DeflateOptions::default() };
-        let opts = ConnectOptions { host: "h".into(), deflate: Some(deflate), ..ConnectOptions::default() };
+        let opts =
+            ConnectOptions { request: ClientOptions::new("h"), deflate: Some(deflate), ..ConnectOptions::default() };
         let r = lowbit_websockets::connect(&mut s, &opts);
         assert!(matches!(r, Err(Error::Negotiation(NegotiationError::BadParameter(_)))), "{bits}: {r:?}");
         assert!(s.request.is_empty(), "{bits}: sent {:?}", s.request);

@@ -12,6 +12,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+use lowbit_websockets::handshake::ClientOptions;
 use lowbit_websockets::{AcceptOptions, Config, ConnectOptions, DeflateOptions, Error, OpCode, READ_LIMIT_LARGE, Role};
 use miniz_oxide::deflate::core::{CompressorOxide, create_comp_flags_from_zip_params};
 use miniz_oxide::inflate::stream::InflateState;
@@ -149,10 +150,9 @@ fn client(addr: std::net::SocketAddr, max_chunk: usize) -> lowbit_websockets::Co
     let stream = TcpStream::connect(addr).unwrap();
     stream.set_read_timeout(Some(GUARD)).unwrap();
     let opts = ConnectOptions {
+        request: ClientOptions::new(addr.to_string()),
         config: Config::new(Role::Client).max_chunk_size(max_chunk),
-        host: addr.to_string(),
         deflate: Some(DeflateOptions::default()),
-        ..ConnectOptions::default()
     };
     let (conn, connected) = lowbit_websockets::connect(stream, &opts).unwrap();
     assert_eq!(connected.extensions.as_deref(), Some("permessage-deflate"));

@@ -20,6 +20,7 @@ use std::sync::{Mutex, OnceLock};
 use std::thread;
 use std::time::Duration;
 
+use lowbit_websockets::handshake::ClientOptions;
 use lowbit_websockets::{AcceptOptions, Config, Conn, ConnectOptions, DeflateOptions, OpCode, READ_LIMIT_LARGE, Role};
 
 mod common;
@@ -720,11 +721,9 @@ fn try_our_client_run(
     stream.set_read_timeout(Some(GUARD)).unwrap();
     stream.set_nodelay(true).unwrap();
     let opts = ConnectOptions {
+        request: ClientOptions::new(format!("127.0.0.1:{port}")).path(path.to_owned()),
         config: Config::new(Role::Client).max_read_limit(READ_LIMIT_LARGE).max_chunk_size(chunk),
-        host: format!("127.0.0.1:{port}"),
-        path: path.to_owned(),
         deflate: ours,
-        ..ConnectOptions::default()
     };
     let (mut conn, connected): (Conn<TcpStream>, _) = lowbit_websockets::connect(stream, &opts)?;
     let compressed = connected.extensions.is_some();

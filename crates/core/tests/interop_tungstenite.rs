@@ -2,15 +2,17 @@
 //! 16 MiB, fragmentation both ways, ping/pong both ways, every sendable close code from each
 //! side, read limits on each side, split + keep-alive under load, and deflate declined.
 
-use std::io::{self, Cursor, Read};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::io::{self, Cursor};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
+use lowbit_websockets::handshake::ClientOptions;
 use lowbit_websockets::handshake::{Accepted, Connected};
+use lowbit_websockets::tcp::linger;
 use lowbit_websockets::{
     AcceptOptions, CloseCode, Config, Conn, ConnectOptions, DeflateOptions, Error, OpCode, READ_LIMIT_LARGE, Role,
 };
@@ -108,7 +110,7 @@ fn tung_server<T: Send + 'static>(
 fn our_client(addr: SocketAddr, config: Config, deflate: Option<DeflateOptions>) -> (Conn<TcpStream>, Connected) {
     let stream = TcpStream::connect(addr).unwrap();
     guard(&stream);
-    let opts = ConnectOptions { config, host: addr.to_string(), deflate, ..ConnectOptions::default() };
+    let opts = ConnectOptions { request: ClientOptions::new(addr.to_string()), config, deflate };
     lowbit_websockets::connect(stream, &opts).unwrap()
 }
 
@@ -131,19 +133,6 @@ fn our_echo(conn: &mut Conn<TcpStream>) -> lowbit_websockets::Result<usize> {
         }
         conn.write_message(op, payload)?;
         n += 1;
-    }
-}
-
-/// Closes the TCP connection without losing what we sent last: FIN, then drain what the
-/// peer still sends until it hangs up (dropping a socket with unread input sends a reset).
-fn linger(stream: &TcpStream) {
-    let _ = stream.shutdown(Shutdown::Write);
-    let mut sink = [0u8; 16 * 1024];
-    let mut s = stream;
-    while let Ok(n) = s.read(&mut sink) {
-        if n == 0 {
-            break;
-        }
     }
 }
 
@@ -212,7 +201,7 @@ fn tungstenite_client_through_our_server_every_length_form() {
     let (addr, server) = our_server(opts, |mut conn, accepted| {
         assert_eq!(accepted.extensions, None);
         let n = our_echo(&mut conn).unwrap();
-        linger(conn.get_ref());
+        linger(conn.get_ref(), GUARD);
         n
     });
     // Our server writes 4 KiB frames by default: tungstenite's frame limit proves it.
@@ -310,7 +299,7 @@ fn tungstenite_fragments_reassembled_by_our_server() {
     let (addr, server) = our_server(AcceptOptions::default(), move |mut conn, _| {
         conn.set_ping_handler(move |p| seen.lock().unwrap().push(p.to_vec()));
         let n = our_echo(&mut conn).unwrap();
-        linger(conn.get_ref());
+        linger(conn.get_ref(), GUARD);
         n
     });
     let mut ws = tung_client(addr, tcfg(None, None));
@@ -537,7 +526,7 @@ fn every_close_code_initiated_by_our_server() {
             let r = reason.clone();
             let (addr, server) = our_server(AcceptOptions::default(), move |mut conn, _| {
                 we_close(&mut conn, code, &r);
-                linger(conn.get_ref());
+                linger(conn.get_ref(), GUARD);
             });
             let mut ws = tung_client(addr, tcfg(None, None));
             tung_sees_close(&mut ws, code, &reason);
@@ -567,7 +556,7 @@ fn every_close_code_initiated_by_tungstenite_client() {
             let r = reason.clone();
             let (addr, server) = our_server(AcceptOptions::default(), move |mut conn, _| {
                 we_see_close(&mut conn, code, &r);
-                linger(conn.get_ref());
+                linger(conn.get_ref(), GUARD);
             });
             let mut ws = tung_client(addr, tcfg(None, None));
             tung_closes(&mut ws, code, &reason);
@@ -611,7 +600,7 @@ fn we_see_empty_close(conn: &mut Conn<TcpStream>) {
 fn empty_close_from_tungstenite_is_1005_and_answered_empty() {
     let (addr, server) = our_server(AcceptOptions::default(), |mut conn, _| {
         we_see_empty_close(&mut conn);
-        linger(conn.get_ref());
+        linger(conn.get_ref(), GUARD);
     });
     let mut ws = tung_client(addr, tcfg(None, None));
     tung_closes_empty(&mut ws);
@@ -634,7 +623,7 @@ fn unsendable_close_codes_from_tungstenite_get_1002() {
                 Err(Error::InvalidCloseCode(c)) => assert_eq!(c, code),
                 other => panic!("close {code}: expected InvalidCloseCode, got {other:?}"),
             }
-            linger(conn.get_ref());
+            linger(conn.get_ref(), GUARD);
         });
         let mut ws = tung_client(addr, tcfg(None, None));
         ws.close(Some(TClose { code: TCode::from(code), reason: "".into() })).unwrap();
@@ -678,7 +667,7 @@ fn our_limited_echo(conn: &mut Conn<TcpStream>) {
         Err(Error::MessageTooBig { limit }) => assert_eq!(limit, LIMIT as u64),
         other => panic!("expected MessageTooBig, got {other:?}"),
     }
-    linger(conn.get_ref());
+    linger(conn.get_ref(), GUARD);
 }
 
 #[test]
@@ -746,7 +735,7 @@ fn tungstenite_client_max_message_size_against_our_server() {
         let opts = AcceptOptions { config: server_cfg(0, chunk), ..AcceptOptions::default() };
         let (addr, server) = our_server(opts, |mut conn, _| {
             our_big_sender(&mut conn);
-            linger(conn.get_ref());
+            linger(conn.get_ref(), GUARD);
         });
         let mut ws = tung_client(addr, tcfg(Some(LIMIT), None));
         tung_small_limit(&mut ws);
@@ -829,7 +818,7 @@ fn split_keep_alive_pings_land_between_whole_messages() {
             Ok(()) | Err(Error::WebSocketClosed) => {}
             Err(e) => panic!("keep-alive failed: {e}"),
         }
-        linger(&tcp);
+        linger(&tcp, GUARD);
         (written, pongs.load(Ordering::Relaxed))
     });
     let mut ws = tung_client(addr, tcfg(Some(MIB), Some(4096)));
@@ -888,7 +877,7 @@ fn deflate_offer_declined_by_tungstenite_client_changes_nothing() {
     let opts = AcceptOptions { deflate: Some(DeflateOptions::default()), ..AcceptOptions::default() };
     let (addr, server) = our_server(opts, |mut conn, accepted| {
         let n = our_echo(&mut conn).unwrap();
-        linger(conn.get_ref());
+        linger(conn.get_ref(), GUARD);
         (n, accepted.extensions)
     });
     // tungstenite fails on any RSV bit: each echo proves our frames went out uncompressed.
@@ -963,8 +952,11 @@ fn deflate_declined_writes_the_same_bytes_as_deflate_off() {
     assert!(fs.len() > msgs.len());
     assert!(fs.iter().all(|(b0, _)| b0 & 0x70 == 0), "no RSV bit on any frame");
     // The client role masks with random keys: compare the unmasked frames instead.
-    let copts =
-        ConnectOptions { host: "x".into(), deflate: Some(DeflateOptions::default()), ..ConnectOptions::default() };
+    let copts = ConnectOptions {
+        request: ClientOptions::new("x"),
+        deflate: Some(DeflateOptions::default()),
+        ..ConnectOptions::default()
+    };
     // Answers the client's request (whatever its fresh key) as a server without deflate.
     let stream = Answering::new("");
     let (mut declined, connected) = lowbit_websockets::connect(stream, &copts).unwrap();

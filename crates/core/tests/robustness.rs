@@ -11,6 +11,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use lowbit_websockets::tcp::linger;
 use lowbit_websockets::{AcceptOptions, Config, Error, OpCode, Role};
 use tungstenite::{Message, WebSocket};
 
@@ -61,7 +62,7 @@ impl Server {
                     let linger_on = stream.try_clone().unwrap();
                     let outcome = serve(stream, &opts);
                     let _ = tx.send((port, outcome));
-                    linger(linger_on);
+                    linger(&linger_on, GUARD);
                 });
             }
         });
@@ -115,14 +116,6 @@ fn serve(stream: TcpStream, opts: &AcceptOptions) -> Outcome {
             }
         }
     }
-}
-
-/// A graceful TCP close: FIN, then drain until the client hangs up (closing with unread input
-/// would send a reset that can destroy our last answer before the client reads it).
-fn linger(stream: TcpStream) {
-    let _ = stream.shutdown(Shutdown::Write);
-    let mut sink = [0u8; 4096];
-    while matches!((&stream).read(&mut sink), Ok(n) if n > 0) {}
 }
 
 // ---------------------------------------------------------------------------------------------

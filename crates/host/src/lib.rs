@@ -28,6 +28,8 @@ pub mod tcp;
 use std::net::TcpStream;
 use std::path::Path;
 
+use lowbit_websockets::tcp::{LINGER, linger};
+
 use wasmtime::component::{Component, Linker, ResourceAny, ResourceTable};
 use wasmtime::{Engine, ResourceLimiter, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -261,7 +263,7 @@ impl Session {
 }
 
 /// Serves one TCP connection the way `lowbit-ws-host serve` does: handshake, then echo until
-/// the peer closes, all inside the component, then [`tcp::linger`] so that the last bytes
+/// the peer closes, all inside the component, then core's [`linger`] so that the last bytes
 /// the guest wrote (a close frame, a 4xx answer) reach the client. A client that has not sent
 /// its whole upgrade request within `handshake_timeout` fails the handshake (an I/O error)
 /// rather than holding the thread forever. Returns the messages echoed.
@@ -282,6 +284,6 @@ pub fn serve_echo(
         Err(e) => Ok(Err(e)),
     });
     // The session (and the guest's streams with it) is gone: the write half is shut down.
-    tcp::linger(after, tcp::LINGER);
+    linger(&after, LINGER);
     result
 }

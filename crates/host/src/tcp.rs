@@ -10,7 +10,6 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use wasmtime_wasi::p2::{
@@ -21,32 +20,6 @@ use wasmtime_wasi::p2::{
 const MAX_READ: usize = 1 << 20;
 /// What `check-write` grants: the guest may hand over up to this much per `write`.
 const WRITE_BUDGET: usize = 4 << 20;
-
-/// How long [`linger`] waits for the client to hang up: long enough for a client to read our
-/// close frame and answer it, short enough that a silent one costs little.
-pub const LINGER: Duration = Duration::from_secs(2);
-
-/// Closes a server's connection gracefully once the guest is done with it. The server closes
-/// TCP first (RFC 6455 §7.1.1), but closing a socket with unread input sends a reset, which
-/// can destroy the close frame (or HTTP error) just written before the client reads it: a
-/// client still sending a message the guest refused (1009) saw 1006 instead. So: send FIN,
-/// then read and drop what the client still sends until it hangs up or `within` passes.
-pub fn linger(mut stream: TcpStream, within: Duration) {
-    let _ = stream.shutdown(Shutdown::Write);
-    let deadline = Instant::now() + within;
-    let mut sink = [0u8; 16 * 1024];
-    while let Some(left) = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) {
-        if stream.set_read_timeout(Some(left)).is_err() {
-            return;
-        }
-        match stream.read(&mut sink) {
-            Ok(0) => return,
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return,
-        }
-    }
-}
 
 /// Splits `stream` into an input and an output stream for a guest. Dropping both closes
 /// the socket; dropping the output half shuts down the write direction (TCP FIN).

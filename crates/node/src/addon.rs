@@ -8,6 +8,7 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use crate::glue::{self, Conn, DEFAULT_MAX_FRAME, DEFAULT_MAX_PAYLOAD, DeflateSettings, Failure, Handshake};
+use lowbit_websockets::upgrade::SubprotocolPolicy;
 use lowbit_websockets::{Event, Role};
 
 /// Outputs up to this size leave their capacity in the session for the next one; larger ones
@@ -124,8 +125,9 @@ pub fn session_start(s: &mut External<State>, deflate: bool) {
     s.conn.start(deflate.then(lowbit_websockets::DeflateConfig::default).as_ref());
 }
 
-/// Server: accepts the request head (`choose`: use `protocol` as the subprotocol, else the
-/// client's first offer). The 101 response or the rejection is in the output.
+/// Server: accepts the request head (`choose`: `protocol` is `handleProtocols`' answer; else
+/// `ws`'s default, core's [`SubprotocolPolicy::ClientFirst`]). The 101 response or the
+/// rejection is in the output.
 #[napi]
 pub fn session_accept(
     s: &mut External<State>,
@@ -135,8 +137,8 @@ pub fn session_accept(
     deflate: Option<DeflateOptions>,
 ) -> HandshakeResult {
     let settings = deflate.map(|d| d.settings());
-    let protocol = choose.then_some(protocol.as_deref());
-    HandshakeResult::from(s.conn.server_accept(head, protocol, settings.as_ref()))
+    let protocols = if choose { SubprotocolPolicy::Chosen(protocol) } else { SubprotocolPolicy::ClientFirst };
+    HandshakeResult::from(s.conn.accept(head, protocols, settings.as_ref()))
 }
 
 /// Server: the subprotocols a request head offers (for `handleProtocols`); `null` while the

@@ -17,6 +17,7 @@
 use std::slice;
 
 use lowbit_websockets::Role;
+use lowbit_websockets::upgrade::SubprotocolPolicy;
 
 use crate::glue::{self, Conn, DEFAULT_MAX_FRAME, DEFAULT_MAX_PAYLOAD, DeflateSettings, Failure, Handshake};
 
@@ -68,6 +69,12 @@ unsafe fn text<'a>(ptr: *const u8, len: usize) -> &'a str {
     std::str::from_utf8(unsafe { bytes(ptr, len) }).unwrap_or("")
 }
 
+/// The names in a comma-separated argument (how the C ABI passes a list of subprotocols).
+unsafe fn names(ptr: *const u8, len: usize) -> Vec<String> {
+    let list = unsafe { text(ptr, len) };
+    list.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect()
+}
+
 unsafe fn handle<'a>(h: *mut Handle) -> &'a mut Handle {
     unsafe { &mut *h }
 }
@@ -104,7 +111,8 @@ pub unsafe extern "C" fn lbws_free(h: *mut Handle) {
 }
 
 /// Server: accepts the request head. `protocols` is a comma-separated list of the subprotocols
-/// the server speaks (the client's first offer among them is chosen; empty: none).
+/// the server speaks: core's [`SubprotocolPolicy::FirstSupported`] picks the client's first
+/// offer among them (empty: none).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lbws_accept(
     h: *mut Handle,
@@ -119,15 +127,9 @@ pub unsafe extern "C" fn lbws_accept(
 ) -> i32 {
     let h = unsafe { handle(h) };
     let head = unsafe { bytes(head, head_len) };
-    let supported = unsafe { text(protocols, protocols_len) };
-    let offered = match Conn::offered_protocols(head) {
-        Ok(Some(offered)) => offered,
-        Ok(None) => return 1,
-        Err(_) => Vec::new(), // accept() below refuses it with the right status
-    };
-    let chosen = offered.iter().find(|p| supported.split(',').any(|s| s.trim() == p.as_str()));
+    let supported = unsafe { names(protocols, protocols_len) };
     let settings = deflate(deflate_flags, window, level, threshold);
-    let result = h.conn.server_accept(head, Some(chosen.map(String::as_str)), settings.as_ref());
+    let result = h.conn.accept(head, SubprotocolPolicy::FirstSupported(supported), settings.as_ref());
     h.handshake(result)
 }
 
@@ -148,12 +150,7 @@ pub unsafe extern "C" fn lbws_request(
 ) -> i32 {
     let h = unsafe { handle(h) };
     let (host, path) = unsafe { (text(host, host_len), text(path, path_len)) };
-    let protocols: Vec<String> = unsafe { text(protocols, protocols_len) }
-        .split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .map(str::to_owned)
-        .collect();
+    let protocols = unsafe { names(protocols, protocols_len) };
     let settings = deflate(deflate_flags, window, level, threshold);
     let result = h.conn.client_request(host, path, protocols, settings.as_ref());
     h.status(result)

@@ -4,10 +4,8 @@
 //! framing, masking, UTF-8, close codes, limits).
 
 use lowbit_websockets::deflate::Engine;
-use lowbit_websockets::deflate::negotiate::{client_offer, client_verify, server_accept};
-use lowbit_websockets::handshake::{
-    ClientKey, HandshakeError, build_request, parse_request, parse_response, write_response,
-};
+use lowbit_websockets::handshake::{ClientOptions, HandshakeError, Step};
+use lowbit_websockets::upgrade::{self, AcceptOptions, ClientUpgrade, ConnectOptions, SubprotocolPolicy};
 use lowbit_websockets::{CloseCode, Config, DeflateOptions, Error, Event, OpCode, Role, Session};
 
 /// Default `maxPayload`, as in `ws`: 100 MiB.
@@ -85,19 +83,21 @@ impl From<HandshakeError> for Failure {
     }
 }
 
-/// What the client remembers between writing its request and checking the answer.
-struct Offer {
-    key: ClientKey,
-    protocols: Vec<String>,
-    extensions: Option<String>,
-    deflate: Option<DeflateOptions>,
+/// A client upgrade error as the faces report it: a handshake error by its own variant and
+/// status, as before the upgrade moved into core.
+fn upgrade_failure(e: Error) -> Failure {
+    match e {
+        Error::Handshake(e) => e.into(),
+        other => other.into(),
+    }
 }
 
 /// One WebSocket connection, before and after its handshake.
 pub struct Conn {
     config: Config,
     session: Option<Session>,
-    offer: Option<Offer>,
+    /// The client's request, kept to check the answer against.
+    offer: Option<ClientUpgrade>,
     /// Handshake bytes (request or response) while the session is not live.
     handshake_out: Vec<u8>,
 }
@@ -126,46 +126,35 @@ impl Conn {
         self.config.role
     }
 
-    /// Server: parses the client's request in `head` (core checks it against RFC 6455 §4.2.1),
-    /// negotiates permessage-deflate when `deflate` is given, and queues the 101 response.
-    /// `protocol` picks the subprotocol: `Some(Some(p))` that one (core checks it was
-    /// offered), `Some(None)` none, `None` the client's first choice (ws's default).
-    /// On a bad request the rejection response is queued and the error returned.
-    pub fn server_accept(
+    /// Server: core's upgrade step on the request in `head`, with the subprotocol picked by
+    /// `protocols` (each face passes one of core's named policies). On success the 101 response
+    /// is queued and the session is live; on a bad request the rejection is queued and the
+    /// error returned.
+    pub fn accept(
         &mut self,
         head: &[u8],
-        protocol: Option<Option<&str>>,
+        protocols: SubprotocolPolicy,
         deflate: Option<&DeflateSettings>,
     ) -> Result<Handshake, Failure> {
-        let (req, used) = match parse_request(head) {
-            Ok(Some(done)) => done,
-            Ok(None) => return Ok(Handshake::Incomplete),
-            Err(e) => {
-                e.write_rejection(&mut self.handshake_out);
-                return Err(e.into());
+        let opts = AcceptOptions { config: self.config, deflate: deflate.map(DeflateSettings::options), protocols };
+        match upgrade::server_step(head, &opts, |_| None) {
+            Step::NeedMore => Ok(Handshake::Incomplete),
+            Step::Refused { response, error } => {
+                self.handshake_out.extend_from_slice(&response);
+                Err(error.into())
             }
-        };
-        let protocol = match protocol {
-            Some(chosen) => chosen.map(str::to_owned),
-            None => req.protocols().next().map(str::to_owned),
-        };
-        let negotiated = deflate.and_then(|d| server_accept(req.extensions(), &d.options()));
-        let (extensions, config) = match negotiated {
-            Some((response, config)) => (Some(response), Some(config)),
-            None => (None, None),
-        };
-        if let Err(e) = write_response(&req, protocol.as_deref(), extensions.as_deref(), &mut self.handshake_out) {
-            e.write_rejection(&mut self.handshake_out);
-            return Err(e.into());
+            Step::Done { response, used, result } => {
+                self.handshake_out.extend_from_slice(&response);
+                self.session = Some(self.live(result.deflate.as_ref()));
+                let (protocol, extensions, path) = (result.protocol, result.extensions, Some(result.path));
+                Ok(Handshake::Done { used, protocol, extensions, path })
+            }
         }
-        let path = Some(req.path().to_owned());
-        self.session = Some(self.live(config.as_ref()));
-        Ok(Handshake::Done { used, protocol, extensions, path })
     }
 
     /// The subprotocols a request offers (for `handleProtocols`), checked by core.
     pub fn offered_protocols(head: &[u8]) -> Result<Option<Vec<String>>, Failure> {
-        Ok(parse_request(head)?.map(|(req, _)| req.protocols().map(str::to_owned).collect()))
+        Ok(upgrade::offered_protocols(head)?)
     }
 
     /// Client: queues the upgrade request (core builds it, with a fresh random key).
@@ -176,34 +165,30 @@ impl Conn {
         protocols: Vec<String>,
         deflate: Option<&DeflateSettings>,
     ) -> Result<(), Failure> {
-        let deflate = deflate.map(DeflateSettings::options);
-        let extensions =
-            deflate.as_ref().map(client_offer).transpose().map_err(|e| Failure::from(Error::Negotiation(e)))?;
-        let refs: Vec<&str> = protocols.iter().map(String::as_str).collect();
-        let key = build_request(host, path, &refs, extensions.as_deref(), &mut self.handshake_out)?;
-        self.offer = Some(Offer { key, protocols, extensions, deflate });
+        let opts = ConnectOptions {
+            config: self.config,
+            request: ClientOptions { protocols, ..ClientOptions::new(host).path(path) },
+            deflate: deflate.map(DeflateSettings::options),
+        };
+        self.offer = Some(ClientUpgrade::new(&opts, &mut self.handshake_out).map_err(upgrade_failure)?);
         Ok(())
     }
 
-    /// Client: checks the server's answer (core: status, accept key, protocol and extension
-    /// offered, deflate parameters) and starts the session.
+    /// Client: core's upgrade step on the server's answer (status, accept key, protocol and
+    /// extension offered, deflate parameters); starts the session when it is done.
     pub fn client_response(&mut self, head: &[u8]) -> Result<Handshake, Failure> {
         let Some(offer) = &self.offer else {
             return Err(Failure::misuse("no request was sent"));
         };
-        let refs: Vec<&str> = offer.protocols.iter().map(String::as_str).collect();
-        let Some((response, used)) = parse_response(head, &offer.key, &refs, offer.extensions.as_deref())? else {
-            return Ok(Handshake::Incomplete);
-        };
-        let negotiated = match &offer.deflate {
-            Some(d) => {
-                client_verify(response.extensions.as_deref(), d).map_err(|e| Failure::from(Error::Negotiation(e)))?
+        match offer.step(head) {
+            Step::NeedMore => Ok(Handshake::Incomplete),
+            Step::Refused { error, .. } => Err(upgrade_failure(error)),
+            Step::Done { used, result, .. } => {
+                self.session = Some(self.live(result.deflate.as_ref()));
+                self.offer = None;
+                Ok(Handshake::Done { used, protocol: result.protocol, extensions: result.extensions, path: None })
             }
-            None => None,
-        };
-        self.session = Some(self.live(negotiated.as_ref()));
-        self.offer = None;
-        Ok(Handshake::Done { used, protocol: response.protocol, extensions: response.extensions, path: None })
+        }
     }
 
     fn session(&mut self) -> Result<&mut Session, Failure> {

@@ -100,11 +100,12 @@ pub fn serve(ctx: &Ctx, stderr: Stdio, args: &[&str]) -> Result<(ChildGuard, Soc
 /// `cargo xtask demo` for the component: serve, exchange a few messages with the native
 /// client (deflate on), close.
 pub fn demo(ctx: &Ctx) -> Result {
+    use lowbit_websockets::handshake::ClientOptions;
     use lowbit_websockets::{ConnectOptions, DeflateOptions, OpCode};
     build(ctx)?;
     let (_guard, addr) = serve(ctx, Stdio::inherit(), &["--deflate"])?;
     let opts = ConnectOptions {
-        host: addr.to_string(),
+        request: ClientOptions::new(addr.to_string()),
         deflate: Some(DeflateOptions::default()),
         ..ConnectOptions::default()
     };

@@ -5,6 +5,7 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
+use lowbit_websockets::handshake::ClientOptions;
 use lowbit_websockets::{
     CHUNK_SIZE_STREAMING, CloseCode, Config, Conn, ConnectOptions, OpCode, READ_LIMIT_LARGE, Role,
 };
@@ -27,9 +28,8 @@ fn talk(addr: SocketAddr) -> Result {
     // A demo must not hang: give up if the server goes quiet.
     stream.set_read_timeout(Some(Duration::from_secs(10))).context("read timeout")?;
     let opts = ConnectOptions {
+        request: ClientOptions::new(addr.to_string()).path("/demo".to_owned()),
         config: Config::new(Role::Client).max_read_limit(READ_LIMIT_LARGE).max_chunk_size(CHUNK_SIZE_STREAMING),
-        host: addr.to_string(),
-        path: "/demo".to_owned(),
         ..ConnectOptions::default()
     };
     let (mut conn, connected) = lowbit_websockets::connect(stream, &opts).context("handshake")?;

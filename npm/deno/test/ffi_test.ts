@@ -56,6 +56,20 @@ Deno.test("FFI server with Deno's built-in WebSocket client", async () => {
   await server.finished;
 });
 
+Deno.test("FFI server speaks no subprotocol unless configured (core's named policy)", async () => {
+  for (const [protocols, want] of [[undefined, ""], [[], ""], [["x", "chat"], "chat"]] as const) {
+    const { server, url } = echoServer(protocols ? { protocols: [...protocols] } : {});
+    const ws = new WebSocket(url, ["v2", "chat"]);
+    await new Promise((resolve) => ws.addEventListener("open", resolve, { once: true }));
+    assertEquals(ws.protocol, want, `protocols: ${JSON.stringify(protocols)}`);
+    const closed = new Promise((resolve) => ws.addEventListener("close", resolve, { once: true }));
+    ws.close();
+    await closed;
+    server.close();
+    await server.finished;
+  }
+});
+
 Deno.test("FFI client and server negotiate permessage-deflate and move 16 MiB", async () => {
   const { server, url } = echoServer({ perMessageDeflate: true, maxPayload: 32 << 20 });
   const ws = await connect(url, { perMessageDeflate: true, maxPayload: 32 << 20 });

@@ -1,11 +1,12 @@
 use std::net::TcpStream;
 
+use lowbit_websockets::handshake::ClientOptions;
 use lowbit_websockets::{ConnectOptions, OpCode};
 
 /// Sends one text message and prints the reply.
 pub fn hello(addr: &str) -> lowbit_websockets::Result<()> {
     let stream = TcpStream::connect(addr)?;
-    let opts = ConnectOptions { host: addr.to_owned(), path: "/chat".to_owned(), ..ConnectOptions::default() };
+    let opts = ConnectOptions { request: ClientOptions::new(addr).path("/chat"), ..ConnectOptions::default() };
     let (mut conn, _connected) = lowbit_websockets::connect(stream, &opts)?;
     conn.write_message(OpCode::Text, b"hello")?;
     let mut buf = Vec::new();

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::{DeflateConfig, DeflateOptions};
-use crate::handshake::is_token;
+use crate::handshake::{is_token, list};
 use crate::role::Role;
 
 /// The extension token.
@@ -44,15 +44,16 @@ struct Param<'a> {
 }
 
 /// Splits a header value into extension elements: `(name, params)` per comma-separated element.
-/// Quoted-string values may contain commas and semicolons. Returns `None` on bad syntax.
+/// Quoted-string values may contain commas and semicolons. Returns `None` on bad syntax,
+/// including an unterminated quoted-string (the rule is `handshake::list`'s).
 fn parse_elements(header: &str) -> Option<Vec<(&str, Vec<Param<'_>>)>> {
     let mut elements = Vec::new();
-    for element in split_outside_quotes(header, ',')? {
+    for element in list::split(header, b',')? {
         let element = element.trim();
         if element.is_empty() {
             continue; // RFC 7230 #rule: empty list elements are allowed and ignored
         }
-        let mut parts = split_outside_quotes(element, ';')?.into_iter();
+        let mut parts = list::split(element, b';')?;
         let name = parts.next()?.trim();
         if !is_token(name) {
             return None;
@@ -71,28 +72,6 @@ fn parse_elements(header: &str) -> Option<Vec<(&str, Vec<Param<'_>>)>> {
         elements.push((name, params));
     }
     Some(elements)
-}
-
-fn split_outside_quotes(s: &str, sep: char) -> Option<Vec<&str>> {
-    let mut out = Vec::new();
-    let (mut start, mut quoted, mut escaped) = (0, false, false);
-    for (i, c) in s.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' if quoted => escaped = true,
-            '"' => quoted = !quoted,
-            c if c == sep && !quoted => {
-                out.push(&s[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    if quoted {
-        return None;
-    }
-    out.push(&s[start..]);
-    Some(out)
 }
 
 /// A token, or a quoted string whose content is a token (RFC 7692 §7.1 values are tokens).

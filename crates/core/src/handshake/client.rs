@@ -5,10 +5,12 @@ use std::io::{self, Read, Write};
 
 use base64::Engine as _;
 
+use super::step::{Step, drive};
 use super::{
     BASE64, HandshakeError, MAX_HANDSHAKE_SIZE, MAX_HEADERS, accept_key, extensions_were_offered, header_values,
-    is_header_value, is_token, lists_token, read_to_line_end, single_header,
+    is_header_value, is_token, list, lists_token, single_header,
 };
+use crate::deflate::DeflateConfig;
 
 /// The `Sec-WebSocket-Key` a client sends, and the `Sec-WebSocket-Accept` value that proves the
 /// server read it (RFC 6455 §4.1, §4.2.2).
@@ -180,7 +182,8 @@ pub struct Response {
 ///   not offered;
 /// - [`DuplicateHeader`](HandshakeError::DuplicateHeader),
 ///   [`InvalidHeaderValue`](HandshakeError::InvalidHeaderValue): a repeated
-///   `Sec-WebSocket-Accept` or `Sec-WebSocket-Protocol`, or a non-UTF-8 value.
+///   `Sec-WebSocket-Accept` or `Sec-WebSocket-Protocol`, a `Sec-WebSocket-Extensions` value
+///   that is not a list (an unterminated quoted-string), or a non-UTF-8 value.
 pub fn parse_response(
     buf: &[u8],
     key: &ClientKey,
@@ -236,6 +239,9 @@ pub fn parse_response(
         if value.is_empty() {
             continue;
         }
+        if list::elements(value).is_none() {
+            return Err(HandshakeError::InvalidHeaderValue("Sec-WebSocket-Extensions"));
+        }
         if !extensions_were_offered(value, offered_extensions.into_iter()) {
             return Err(HandshakeError::UnofferedExtension);
         }
@@ -261,12 +267,9 @@ fn utf8<'b>(value: &'b [u8], name: &'static str) -> Result<&'b str, HandshakeErr
 ///
 /// ```
 /// use lowbit_websockets::handshake::ClientOptions;
-/// let opts = ClientOptions {
-///     host: "example.com".into(),
-///     protocols: vec!["chat".into()],
-///     ..ClientOptions::default()
-/// };
+/// let opts = ClientOptions { protocols: vec!["chat".into()], ..ClientOptions::new("example.com") };
 /// assert_eq!(opts.path, "/");
+/// assert_eq!(ClientOptions::new("example.com").path("/chat").path, "/chat");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientOptions {
@@ -286,7 +289,21 @@ impl Default for ClientOptions {
     }
 }
 
-/// The outcome of a successful [`connect`].
+impl ClientOptions {
+    /// A request to `host` (with the port when it is not the default) for `/`, offering no
+    /// subprotocol and no extension.
+    pub fn new(host: impl Into<String>) -> Self {
+        Self { host: host.into(), ..Self::default() }
+    }
+
+    /// The same request for the target `path` instead.
+    #[must_use]
+    pub fn path(self, path: impl Into<String>) -> Self {
+        Self { path: path.into(), ..self }
+    }
+}
+
+/// The outcome of a successful [`connect`] or [`ClientHandshake::step`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Connected {
@@ -294,13 +311,79 @@ pub struct Connected {
     pub protocol: Option<String>,
     /// The server's `Sec-WebSocket-Extensions` value, if any; see [`Response::extensions`].
     pub extensions: Option<String>,
+    /// The permessage-deflate configuration agreed on, when the upgrade negotiated it
+    /// ([`upgrade::connect`](crate::upgrade::connect), [`ClientUpgrade`](crate::upgrade::ClientUpgrade)).
+    /// This module negotiates no extension itself, so its own functions leave it `None`.
+    pub deflate: Option<DeflateConfig>,
     /// Bytes the server sent after its response: the start of its first frames. The frame
     /// decoder must consume them before anything read from the stream afterwards.
     pub leftover: Vec<u8>,
 }
 
+/// The client's sans-IO handshake: builds the request, then checks the server's answer
+/// with [`step`](ClientHandshake::step) against what the request offered.
+///
+/// ```
+/// use lowbit_websockets::handshake::{ClientHandshake, ClientOptions, Step};
+/// let opts = ClientOptions { host: "example.com".into(), ..ClientOptions::default() };
+/// let mut request = Vec::new();
+/// let client = ClientHandshake::new(&opts, &mut request).unwrap();
+/// assert!(request.starts_with(b"GET / HTTP/1.1\r\nHost: example.com\r\n"));
+/// assert!(matches!(client.step(b"HTTP/1.1 101 Switching"), Step::NeedMore));
+/// ```
+#[derive(Debug, Clone)]
+pub struct ClientHandshake {
+    key: ClientKey,
+    protocols: Vec<String>,
+    extensions: Option<String>,
+}
+
+impl ClientHandshake {
+    /// Appends the upgrade request for `opts`, with a fresh random key, to `out`.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`build_request`]; nothing is appended then.
+    pub fn new(opts: &ClientOptions, out: &mut Vec<u8>) -> Result<Self, HandshakeError> {
+        Self::with_key(opts, ClientKey::random()?, out)
+    }
+
+    /// [`new`](ClientHandshake::new) with a given key, for callers with their own random
+    /// source, and for tests.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`write_request`]; nothing is appended then.
+    pub fn with_key(opts: &ClientOptions, key: ClientKey, out: &mut Vec<u8>) -> Result<Self, HandshakeError> {
+        let protocols: Vec<&str> = opts.protocols.iter().map(String::as_str).collect();
+        write_request(&key, &opts.host, &opts.path, &protocols, opts.extensions.as_deref(), out)?;
+        Ok(Self { key, protocols: opts.protocols.clone(), extensions: opts.extensions.clone() })
+    }
+
+    /// Checks the server's answer in `buf` (every byte received so far): [`Step::NeedMore`]
+    /// while it is incomplete, [`Step::Refused`] (with nothing to send) for any
+    /// [`parse_response`] error, [`Step::Done`] (with nothing to send) when the server agreed.
+    pub fn step(&self, buf: &[u8]) -> Step<Connected> {
+        let protocols: Vec<&str> = self.protocols.iter().map(String::as_str).collect();
+        match parse_response(buf, &self.key, &protocols, self.extensions.as_deref()) {
+            Ok(None) => Step::NeedMore,
+            Err(error) => Step::Refused { response: Vec::new(), error },
+            Ok(Some((response, used))) => Step::Done {
+                response: Vec::new(),
+                used,
+                result: Connected {
+                    protocol: response.protocol,
+                    extensions: response.extensions,
+                    deflate: None,
+                    leftover: buf.get(used..).unwrap_or_default().to_vec(),
+                },
+            },
+        }
+    }
+}
+
 /// Runs the client side of the handshake on a blocking stream: writes the request with a fresh
-/// key, then reads and checks the response.
+/// key, then reads and checks the response. A read loop over [`ClientHandshake::step`].
 ///
 /// Reads in chunks, so it may read past the response; those bytes are returned in
 /// [`Connected::leftover`]. Nothing here times out: give the stream a read timeout first if the
@@ -311,22 +394,9 @@ pub struct Connected {
 /// Those of [`build_request`] and [`parse_response`], [`HandshakeError::Eof`] when the server
 /// hangs up early, and [`HandshakeError::Io`]. The caller should close the stream on any error.
 pub fn connect<S: Read + Write>(stream: &mut S, opts: &ClientOptions) -> Result<Connected, HandshakeError> {
-    let protocols: Vec<&str> = opts.protocols.iter().map(String::as_str).collect();
-    let extensions = opts.extensions.as_deref();
-    let mut buf = Vec::with_capacity(1024);
-    let key = build_request(&opts.host, &opts.path, &protocols, extensions, &mut buf)?;
-    stream.write_all(&buf)?;
-    stream.flush()?;
-
-    buf.clear();
-    let (response, used) = loop {
-        if let Some(done) = parse_response(&buf, &key, &protocols, extensions)? {
-            break done;
-        }
-        read_to_line_end(stream, &mut buf, HandshakeError::ResponseTooLarge)?;
-    };
-    buf.drain(..used.min(buf.len()));
-    Ok(Connected { protocol: response.protocol, extensions: response.extensions, leftover: buf })
+    let mut request = Vec::with_capacity(256);
+    let client = ClientHandshake::new(opts, &mut request)?;
+    drive(stream, &request, || HandshakeError::ResponseTooLarge, |buf| client.step(buf))
 }
 
 #[cfg(test)]
@@ -486,6 +556,12 @@ mod tests {
                 "UnofferedExtension",
             ),
             (b"HTTP/1.1 101\r\nUpgrade websocket\r\n\r\n".to_vec(), &[], None, "Malformed(HeaderName)"),
+            (
+                response(good, "Sec-WebSocket-Extensions: permessage-deflate; x=\"1\r\n"),
+                &[],
+                Some("permessage-deflate"),
+                "InvalidHeaderValue(\"Sec-WebSocket-Extensions\")",
+            ),
         ];
         for (buf, protocols, extensions, want) in cases {
             let e = parse_err(&buf, protocols, extensions);

@@ -6,10 +6,12 @@ use std::io::{Read, Write};
 
 use base64::Engine as _;
 
+use super::step::{Step, drive};
 use super::{
     BASE64, HandshakeError, MAX_HANDSHAKE_SIZE, MAX_HEADERS, accept_key, extensions_were_offered, header_values,
-    is_header_value, is_token, list_elements, lists_token, read_to_line_end, single_header,
+    is_header_value, is_token, list, lists_token, single_header,
 };
+use crate::deflate::DeflateConfig;
 
 /// A client's upgrade request that passed every check of RFC 6455 §4.2.1, borrowing the
 /// buffer it was parsed from.
@@ -66,7 +68,7 @@ impl<'a> Request<'a> {
     /// of every `Sec-WebSocket-Protocol` header line, trimmed. Each is an HTTP token (checked
     /// by [`parse_request`]).
     pub fn protocols(&self) -> impl Iterator<Item = &'a str> {
-        self.utf8_values("Sec-WebSocket-Protocol").flat_map(list_elements)
+        self.utf8_values("Sec-WebSocket-Protocol").filter_map(list::elements).flatten()
     }
 
     /// The raw value of every `Sec-WebSocket-Extensions` header line, in order. Negotiating
@@ -123,7 +125,8 @@ impl fmt::Debug for Request<'_> {
 /// - [`DuplicateHeader`](HandshakeError::DuplicateHeader): `Host`, `Sec-WebSocket-Key` or
 ///   `Sec-WebSocket-Version` appears twice;
 /// - [`InvalidHeaderValue`](HandshakeError::InvalidHeaderValue): a `Sec-WebSocket-Protocol`
-///   element is not a token, or a WebSocket header is not UTF-8.
+///   element is not a token, a `Sec-WebSocket-Extensions` value is not a list (an
+///   unterminated quoted-string), or a WebSocket header is not UTF-8.
 ///
 /// ```
 /// use lowbit_websockets::handshake::parse_request;
@@ -182,7 +185,10 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<(Request<'_>, usize)>, Handsha
         }
     }
     for value in header_values(parsed_headers, "Sec-WebSocket-Extensions") {
-        utf8(value, "Sec-WebSocket-Extensions")?;
+        // Not a list (an unterminated quoted-string): refused, not declined; see `list`.
+        if list::elements(utf8(value, "Sec-WebSocket-Extensions")?).is_none() {
+            return Err(HandshakeError::InvalidHeaderValue("Sec-WebSocket-Extensions"));
+        }
     }
     // The opening handshake has no content: what follows the head is frames. A body would be
     // read as frames, or smuggle a request past a proxy (RFC 9110 §9.3.1).
@@ -296,7 +302,7 @@ pub struct Rejection {
     pub reason: String,
 }
 
-/// The outcome of a successful [`accept`].
+/// The outcome of a successful [`accept`] or [`server_step`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Accepted {
@@ -306,13 +312,68 @@ pub struct Accepted {
     pub protocol: Option<String>,
     /// The `Sec-WebSocket-Extensions` value sent, if any.
     pub extensions: Option<String>,
+    /// The permessage-deflate configuration agreed on, when the upgrade negotiated it
+    /// ([`upgrade::accept`](crate::upgrade::accept), [`upgrade::server_step`](crate::upgrade::server_step)).
+    /// This module negotiates no extension itself, so its own functions leave it `None`.
+    pub deflate: Option<DeflateConfig>,
     /// Bytes the client sent after its request: the start of its first frames. The frame
     /// decoder must consume them before anything read from the stream afterwards.
     pub leftover: Vec<u8>,
 }
 
+/// The server's sans-IO handshake step: parses the request in `buf` (every byte received so
+/// far), asks `choose` how to answer once it is complete, and returns the answer to send.
+///
+/// `choose` is called at most once, with the checked request; see [`accept`] for what it
+/// decides. It is not called while the request is incomplete or when it is invalid.
+///
+/// Returns [`Step::NeedMore`] while the request is incomplete, [`Step::Refused`] with the 4xx/5xx
+/// response for a bad request (any [`parse_request`] error, [`HandshakeError::Rejected`] when
+/// `choose` refuses, [`HandshakeError::InvalidArgument`] when it picks something the client
+/// did not offer), or [`Step::Done`] with the 101 response.
+///
+/// ```
+/// use lowbit_websockets::handshake::{Accept, Step, server_step};
+/// let buf = b"GET /chat HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n\
+///     Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+///     Sec-WebSocket-Version: 13\r\n\r\n\x81";
+/// assert!(matches!(server_step(&buf[..30], |_| Accept::default()), Step::NeedMore));
+/// let Step::Done { response, used, result } = server_step(buf, |_| Accept::default()) else { panic!() };
+/// assert!(response.starts_with(b"HTTP/1.1 101 "));
+/// assert_eq!((used, result.path.as_str(), &result.leftover[..]), (buf.len() - 1, "/chat", &b"\x81"[..]));
+/// ```
+pub fn server_step(buf: &[u8], choose: impl FnOnce(&Request<'_>) -> Accept) -> Step<Accepted> {
+    let refused = |error: HandshakeError| {
+        let mut response = Vec::new();
+        error.write_rejection(&mut response);
+        Step::Refused { response, error }
+    };
+    let (req, used) = match parse_request(buf) {
+        Ok(Some(done)) => done,
+        Ok(None) => return Step::NeedMore,
+        Err(e) => return refused(e),
+    };
+    let chosen = choose(&req);
+    if let Some(Rejection { status, reason }) = chosen.reject {
+        return refused(HandshakeError::Rejected { status, reason });
+    }
+    let mut response = Vec::with_capacity(256);
+    if let Err(e) = write_response(&req, chosen.protocol.as_deref(), chosen.extensions.as_deref(), &mut response) {
+        return refused(e);
+    }
+    let result = Accepted {
+        path: req.path().to_owned(),
+        protocol: chosen.protocol,
+        // Report what was sent: write_response sends nothing for an empty value.
+        extensions: chosen.extensions.filter(|e| !e.trim_ascii().is_empty()),
+        deflate: None,
+        leftover: buf.get(used..).unwrap_or_default().to_vec(),
+    };
+    Step::Done { response, used, result }
+}
+
 /// Runs the server side of the handshake on a blocking stream: reads the request, checks it,
-/// asks `choose` how to answer, and writes the answer.
+/// asks `choose` how to answer, and writes the answer. A read loop over [`server_step`].
 ///
 /// `choose` sees the checked request, and is where the application picks a subprotocol from
 /// [`Request::protocols`], negotiates extensions from [`Request::extensions`], checks
@@ -334,50 +395,14 @@ pub fn accept<S: Read + Write>(
     stream: &mut S,
     choose: impl FnOnce(&Request<'_>) -> Accept,
 ) -> Result<Accepted, HandshakeError> {
-    let mut buf = Vec::with_capacity(1024);
-    let (req, used) = loop {
-        match parse_request(&buf) {
-            Ok(Some(done)) => break done,
-            Ok(None) => {}
-            Err(e) => return Err(refuse(stream, e)),
-        }
-        if let Err(e) = read_to_line_end(stream, &mut buf, HandshakeError::RequestTooLarge) {
-            return Err(refuse(stream, e));
-        }
-    };
-
-    let chosen = choose(&req);
-    if let Some(Rejection { status, reason }) = chosen.reject {
-        return Err(refuse(stream, HandshakeError::Rejected { status, reason }));
-    }
-    let mut out = Vec::with_capacity(256);
-    if let Err(e) = write_response(&req, chosen.protocol.as_deref(), chosen.extensions.as_deref(), &mut out) {
-        return Err(refuse(stream, e));
-    }
-    let path = req.path().to_owned();
-    stream.write_all(&out)?;
-    stream.flush()?;
-
-    buf.drain(..used.min(buf.len()));
-    Ok(Accepted {
-        path,
-        protocol: chosen.protocol,
-        // Report what was sent: write_response sends nothing for an empty value.
-        extensions: chosen.extensions.filter(|e| !e.trim_ascii().is_empty()),
-        leftover: buf,
-    })
-}
-
-/// Writes the response refusing the request for `error` (if it has one) and hands the error
-/// back. Write failures are ignored: the handshake has failed already, and `error` says why
-/// better than a broken pipe would.
-fn refuse<S: Write>(stream: &mut S, error: HandshakeError) -> HandshakeError {
-    let mut out = Vec::new();
-    error.write_rejection(&mut out);
-    if !out.is_empty() {
-        let _ = stream.write_all(&out).and_then(|()| stream.flush());
-    }
-    error
+    // `server_step` calls `choose` only on the step that ends the loop, so it is there.
+    let mut choose = Some(choose);
+    drive(
+        stream,
+        &[],
+        || HandshakeError::RequestTooLarge,
+        |buf| server_step(buf, |req| choose.take().map_or_else(Accept::default, |choose| choose(req))),
+    )
 }
 
 #[cfg(test)]
@@ -582,6 +607,19 @@ mod tests {
                 "400 Bad Request",
             ),
             (b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n".to_vec(), "Malformed(HeaderName)", "400 Bad Request"),
+            // An unterminated quoted-string: not a list at all, so refused rather than declined.
+            (
+                request_lines(&[
+                    HOST,
+                    UPGRADE,
+                    CONNECTION,
+                    VERSION,
+                    KEY_LINE,
+                    "Sec-WebSocket-Extensions: permessage-deflate; x=\"1, y",
+                ]),
+                "InvalidHeaderValue(\"Sec-WebSocket-Extensions\")",
+                "400 Bad Request",
+            ),
         ];
         for (buf, want, line) in cases {
             let e = parse_err(&buf);

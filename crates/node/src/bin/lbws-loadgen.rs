@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
+use lowbit_websockets::handshake::ClientOptions;
 use lowbit_websockets::upgrade::{ConnectOptions, connect};
 use lowbit_websockets::{Config, DeflateOptions, OpCode, Role};
 
@@ -85,10 +86,9 @@ fn main() {
             let stream = TcpStream::connect(&addr).expect("connect");
             stream.set_nodelay(true).ok();
             let opts = ConnectOptions {
-                host: addr.clone(),
+                request: ClientOptions::new(addr.clone()),
                 config: Config::new(Role::Client).max_read_limit(64 << 20).max_chunk_size(64 << 10),
                 deflate: deflate.then(DeflateOptions::default),
-                ..ConnectOptions::default()
             };
             let (mut conn, connected) = connect(stream, &opts).expect("handshake");
             assert_eq!(connected.extensions.is_some(), deflate, "deflate negotiated as asked");

@@ -28,6 +28,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use lowbit_websockets::deflate::Engine;
+use lowbit_websockets::handshake::ClientOptions;
 use lowbit_websockets::{Config, ConnectOptions, DeflateOptions, OpCode, Role};
 
 use super::hist::Histogram;
@@ -101,12 +102,11 @@ pub fn corpus() -> Arc<Vec<u8>> {
 /// Runs one scenario: connects, warms up, measures, closes every connection cleanly.
 pub fn run(load: &Load, corpus: &Arc<Vec<u8>>) -> Result<Outcome, String> {
     let opts = ConnectOptions {
-        host: load.addr.to_string(),
+        request: ClientOptions::new(load.addr.to_string()),
         // The engine the echo server's `--deflate` uses: the faster one, so the generator takes
         // less of the CPU that the server needs.
         deflate: load.deflate.then(|| DeflateOptions { engine: Engine::ZlibRs, ..DeflateOptions::default() }),
         config: Config::new(Role::Client).max_chunk_size(CHUNK),
-        ..ConnectOptions::default()
     };
     let mut conns = Vec::with_capacity(load.connections);
     for i in 0..load.connections {
