@@ -5,8 +5,13 @@
  * package) behind the library's C ABI (`lbws_*`); this module moves bytes between the TCP
  * stream and the native session and never decides anything about the protocol.
  *
- * Needs `--allow-ffi` (load the library), `--allow-net` (sockets) and `--allow-read` /
- * `--allow-env` (find the library; `LOWBIT_WS_LIB` overrides the path).
+ * Needs `--allow-ffi` (load the library, which happens when this module loads), `--allow-net`
+ * (sockets) and `--allow-read` / `--allow-env` (find the library; `LOWBIT_WS_LIB` overrides
+ * the path).
+ *
+ * The modules behind it: `ffi.ts` (the C ABI's table, and the numbers shared with Rust, read
+ * from the library), `pool.ts` (the buffers native code writes into), `connection.ts` (one
+ * connection) and `handshake.ts` (`accept`, `serve`, `connect`).
  *
  * ```ts
  * import { serve } from "./mod.ts";

@@ -301,7 +301,7 @@ pub fn session_close<'env>(
     output_buffer(env, &mut s.conn)
 }
 
-/// Queues the close frame `sessionReceive` held (the answer to the peer's close, or the one a
+/// Queues the close frame `sessionReceiveInto` held (the answer to the peer's close, or the one a
 /// violation sends) once the events before it were handled; returns the bytes to write.
 #[napi]
 pub fn session_reply_close<'env>(env: &'env Env, s: &mut External<State>) -> Result<Option<BufferSlice<'env>>> {

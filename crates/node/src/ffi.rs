@@ -12,7 +12,7 @@
 //! kinds, state bits, deflate flags) are the [`contract`](crate::contract)'s, which
 //! [`lbws_contract`] hands out by name.
 //!
-//! [`pool`] holds the hot path of a caller that owns the buffers (Deno's `mod.ts`).
+//! [`pool`] holds the hot path of a caller that owns the buffers (Deno's `deno/connection.ts`).
 
 #![allow(unsafe_code, clippy::missing_safety_doc)]
 

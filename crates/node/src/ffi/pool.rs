@@ -1,5 +1,5 @@
 //! The pooled hot path of the C ABI, for a caller that hands out slices of its own buffers
-//! (Deno's `mod.ts` pool): results are copied straight into `out[off..off + cap]` and count
+//! (Deno's `deno/pool.ts`): results are copied straight into `out[off..off + cap]` and count
 //! as consumed there, so a message costs the caller no buffer of its own. Lengths are `u32`
 //! (cheaper to pass from JavaScript than `usize`).
 
