@@ -2,10 +2,14 @@
 // The low-level sans-IO codec: the seed's primitives over the native session, for callers
 // that own their transport. Bytes in → events; calls → bytes to write.
 
-const { NativeSession, closeCodeFor } = require('./native');
+const {
+  NativeSession, INFO, closeCodeFor, EVENT_TEXT, EVENT_BINARY, EVENT_CLOSE, EVENT_PING, EVENT_PONG, EVENT_HEAD_LEN,
+} = require('./native');
 const { deflateOptions, toBuffer } = require('./options');
 
-const KINDS = { 1: 'text', 2: 'binary', 8: 'close', 9: 'ping', 10: 'pong' };
+const TYPES = new Map([
+  [EVENT_TEXT, 'text'], [EVENT_BINARY, 'binary'], [EVENT_CLOSE, 'close'], [EVENT_PING, 'ping'], [EVENT_PONG, 'pong'],
+]);
 
 class Codec {
   /**
@@ -34,20 +38,28 @@ class Codec {
 
   /** Decodes bytes: { events: [{type, data} | {type: 'close', code, reason}], output, error }. */
   receive(bytes) {
-    const r = this._native.receive(toBuffer(bytes));
+    const native = this._native;
+    const buf = native.receiveInto(toBuffer(bytes));
+    const [eventsLen, outLen] = INFO;
+    // Copies: `buf` may be the shared scratch buffer.
+    const copy = (start, length) => Buffer.from(buf.subarray(start, start + length));
     const events = [];
-    for (let i = 4; i < r.length; ) {
-      const type = KINDS[r[i]];
-      if (type === 'close') {
-        events.push({ type, code: r[i + 1], reason: r[i + 2] });
-        i += 3;
-      } else {
-        events.push({ type, data: r[i + 1] });
-        i += 2;
-      }
+    for (let i = 0; i < eventsLen;) {
+      const type = TYPES.get(buf[i]);
+      const length = buf.readUInt32LE(i + 4);
+      const payload = copy(i + EVENT_HEAD_LEN, length);
+      if (type === 'close') events.push({ type, code: buf.readUInt16LE(i + 2), reason: payload.toString() });
+      else events.push({ type, data: payload });
+      i += EVENT_HEAD_LEN + length;
     }
-    const error = r[1] === 0 ? null : { code: r[1] === -1 ? null : r[1], message: r[2], kind: r[3] };
-    return { events, output: r[0], error };
+    const output = outLen === 0 ? null : copy(eventsLen, outLen);
+    const status = native.status;
+    let error = null;
+    if (status !== 0) {
+      const [message, kind] = native.error();
+      error = { code: status === -1 ? null : status, message, kind };
+    }
+    return { events, output, error };
   }
 
   /**
@@ -59,7 +71,7 @@ class Codec {
   receiveEof() { return this._native.receiveEof(); }
   send(data, { binary, fin = true, compress = true } = {}) {
     const isBinary = binary !== undefined ? !!binary : typeof data !== 'string';
-    return this._native.send(isBinary ? 2 : 1, toBuffer(data), compress, fin);
+    return this._native.send(isBinary ? EVENT_BINARY : EVENT_TEXT, toBuffer(data), compress, fin);
   }
   ping(data = Buffer.alloc(0)) { return this._native.ping(toBuffer(data)); }
   pong(data = Buffer.alloc(0)) { return this._native.pong(toBuffer(data)); }

@@ -6,7 +6,9 @@
 const { EventEmitter } = require('node:events');
 const net = require('node:net');
 const tls = require('node:tls');
-const { NativeSession, META, SCRATCH } = require('./native');
+const {
+  NativeSession, INFO, SCRATCH, EVENT_TEXT, EVENT_BINARY, EVENT_PING, EVENT_PONG, EVENT_HEAD_LEN,
+} = require('./native');
 const { deflateOptions, toBuffer } = require('./options');
 
 const CONNECTING = 0;
@@ -104,22 +106,28 @@ class WebSocket extends EventEmitter {
     if (!native || this._readyState === CLOSED) return;
     const buf = native.receiveInto(chunk);
     // Read the shared description before any listener runs.
-    const meta = META.a;
-    const n = meta[0];
-    const code = meta[1];
+    const eventsLen = INFO[0];
+    const outLen = INFO[1];
+    const code = native.status;
     const socket = this._socket;
     socket.cork();
     try {
-      if (meta[3] !== 0) this._write(bytes(buf, meta[2], meta[3]));
-      if (n === 1) {
-        this._dispatch(meta[4], bytes(buf, meta[5], meta[6]), meta[7]);
-      } else if (n > 1) {
-        // Copy every payload out of the shared buffers before any listener runs: a send from
-        // a listener reuses them.
-        const events = meta.slice(4, 4 + 4 * n);
-        const payloads = [];
-        for (let i = 0; i < events.length; i += 4) payloads.push(bytes(buf, events[i + 1], events[i + 2]));
-        for (let i = 0; i < events.length; i += 4) this._dispatch(events[i], payloads[i >> 2], events[i + 3]);
+      if (outLen !== 0) this._write(bytes(buf, eventsLen, outLen));
+      if (eventsLen !== 0) {
+        const len = buf.readUInt32LE(4);
+        if (EVENT_HEAD_LEN + len === eventsLen) {
+          this._dispatch(buf[0], bytes(buf, EVENT_HEAD_LEN, len), buf.readUInt16LE(2));
+        } else {
+          // Copy every payload out of the shared buffers before any listener runs: a send from
+          // a listener reuses them. Per event: kind, payload, close code.
+          const events = [];
+          for (let i = 0; i < eventsLen;) {
+            const n = buf.readUInt32LE(i + 4);
+            events.push(buf[i], bytes(buf, i + EVENT_HEAD_LEN, n), buf.readUInt16LE(i + 2));
+            i += EVENT_HEAD_LEN + n;
+          }
+          for (let i = 0; i < events.length; i += 3) this._dispatch(events[i], events[i + 1], events[i + 2]);
+        }
       }
     } finally {
       socket.uncork();
@@ -131,11 +139,11 @@ class WebSocket extends EventEmitter {
   }
 
   _dispatch(kind, data, code) {
-    if (kind === 1 || kind === 2) {
-      this.emit('message', this._binaryType === 'arraybuffer' ? toArrayBuffer(data) : data, kind === 2);
-    } else if (kind === 9) {
+    if (kind === EVENT_TEXT || kind === EVENT_BINARY) {
+      this.emit('message', this._binaryType === 'arraybuffer' ? toArrayBuffer(data) : data, kind === EVENT_BINARY);
+    } else if (kind === EVENT_PING) {
       this.emit('ping', data);
-    } else if (kind === 10) {
+    } else if (kind === EVENT_PONG) {
       this.emit('pong', data);
     } else {
       // The peer's close.
@@ -238,7 +246,7 @@ class WebSocket extends EventEmitter {
     const binary = options.binary !== undefined ? !!options.binary : typeof data !== 'string';
     const compress = this._deflate && options.compress !== false;
     const fin = options.fin !== false;
-    const out = this._native.sendCopy(binary ? 2 : 1, toBuffer(data), compress, fin);
+    const out = this._native.sendCopy(binary ? EVENT_BINARY : EVENT_TEXT, toBuffer(data), compress, fin);
     if (out !== null) this._write(out, cb);
     else if (cb) process.nextTick(cb);
   }

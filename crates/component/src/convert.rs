@@ -64,7 +64,7 @@ pub fn options_in(o: DeflateOptions) -> CoreOptions {
         server_max_window_bits: o.server_max_window_bits,
         level: o.level,
         threshold: o.threshold as usize,
-        engine: lowbit_websockets::deflate::Engine::ZlibRs,
+        ..CoreOptions::default()
     }
 }
 
@@ -86,7 +86,7 @@ pub fn deflate_in(c: DeflateConfig) -> CoreConfig {
         decompress_window_bits: c.decompress_window_bits,
         level: c.level,
         threshold: c.threshold as usize,
-        engine: lowbit_websockets::deflate::Engine::ZlibRs,
+        ..CoreConfig::default()
     }
 }
 

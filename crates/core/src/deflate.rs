@@ -35,14 +35,17 @@ pub struct DeflateOptions {
 }
 
 /// The built-in compression engines.
+///
+/// The default, for every face, is zlib-rs: it compresses faster (see the deflate benchmarks
+/// in `BENCHMARKS.md`) and can honor a peer's smaller window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Engine {
-    /// miniz_oxide (the default): pure Rust, writes with a 32 KiB window only, so a peer's demand
-    /// for a smaller window is declined.
-    #[default]
+    /// miniz_oxide: pure Rust, writes with a 32 KiB window only, so a peer's demand for a
+    /// smaller window is declined.
     Miniz,
-    /// zlib-rs through flate2: faster, and honors windows of 9–15 bits.
+    /// zlib-rs through flate2 (the default): faster, and honors windows of 9–15 bits.
+    #[default]
     ZlibRs,
 }
 
@@ -72,7 +75,7 @@ impl Default for DeflateOptions {
             server_max_window_bits: None,
             level: 1,
             threshold: 1024,
-            engine: Engine::Miniz,
+            engine: Engine::default(),
         }
     }
 }
@@ -113,7 +116,7 @@ impl Default for DeflateConfig {
             decompress_window_bits: 15,
             level: 1,
             threshold: 1024,
-            engine: Engine::Miniz,
+            engine: Engine::default(),
         }
     }
 }

@@ -147,6 +147,41 @@ impl Error {
     pub fn is_protocol_violation(&self) -> bool {
         self.close_code().is_some()
     }
+
+    /// The variant's name (`"MessageTooBig"`, `"UnmaskedFrame"`, ...): a stable identifier the
+    /// faces report beside the message (`err.kind` in JavaScript) so that callers and tests can
+    /// tell errors apart without parsing the text, which may change.
+    ///
+    /// ```
+    /// use lowbit_websockets::Error;
+    /// assert_eq!(Error::MessageTooBig { limit: 10 }.kind(), "MessageTooBig");
+    /// ```
+    pub fn kind(&self) -> &'static str {
+        use Error::*;
+        match self {
+            MessageTooBig { .. } => "MessageTooBig",
+            ProtocolReservedBits { .. } => "ProtocolReservedBits",
+            WebSocketClosed => "WebSocketClosed",
+            UnexpectedContinuation => "UnexpectedContinuation",
+            ExpectedContinuation => "ExpectedContinuation",
+            ChunkSizeExceeded { .. } => "ChunkSizeExceeded",
+            InvalidOpCode(_) => "InvalidOpCode",
+            ControlFramePayloadTooLarge(_) => "ControlFramePayloadTooLarge",
+            FragmentedControlFrame => "FragmentedControlFrame",
+            UnmaskedFrame => "UnmaskedFrame",
+            MaskedFrame => "MaskedFrame",
+            InvalidPayloadLength => "InvalidPayloadLength",
+            InvalidUtf8 => "InvalidUtf8",
+            InvalidCompressedData => "InvalidCompressedData",
+            InvalidCloseCode(_) => "InvalidCloseCode",
+            InvalidClosePayload => "InvalidClosePayload",
+            AbnormalClosure => "AbnormalClosure",
+            Misuse(_) => "Misuse",
+            Io(_) => "Io",
+            Handshake(_) => "Handshake",
+            Negotiation(_) => "Negotiation",
+        }
+    }
 }
 
 impl fmt::Display for Error {
@@ -210,6 +245,45 @@ impl From<Error> for io::Error {
         match e {
             Error::Io(e) => e,
             other => io::Error::new(io::ErrorKind::InvalidData, other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deflate::negotiate::NegotiationError;
+
+    /// `kind()` is the name the faces used to parse out of `Debug`; it must stay that name.
+    #[test]
+    fn kind_is_the_variant_name() {
+        let errors = [
+            Error::MessageTooBig { limit: 1 },
+            Error::ProtocolReservedBits { rsv: 0x40 },
+            Error::WebSocketClosed,
+            Error::UnexpectedContinuation,
+            Error::ExpectedContinuation,
+            Error::ChunkSizeExceeded { requested: 2, limit: 1 },
+            Error::InvalidOpCode(3),
+            Error::ControlFramePayloadTooLarge(126),
+            Error::FragmentedControlFrame,
+            Error::UnmaskedFrame,
+            Error::MaskedFrame,
+            Error::InvalidPayloadLength,
+            Error::InvalidUtf8,
+            Error::InvalidCompressedData,
+            Error::InvalidCloseCode(1005),
+            Error::InvalidClosePayload,
+            Error::AbnormalClosure,
+            Error::Misuse(Misuse::MidFrame),
+            Error::Io(io::Error::other("x")),
+            Error::Handshake(HandshakeError::Eof),
+            Error::Negotiation(NegotiationError::Syntax),
+        ];
+        for e in errors {
+            let debug = format!("{e:?}");
+            let name = debug.split(|c: char| !c.is_ascii_alphanumeric()).next().unwrap();
+            assert_eq!(e.kind(), name);
         }
     }
 }

@@ -377,6 +377,12 @@ impl PyServerCfg {
     }
 }
 
+/// The tests outside `zlib_rs` pin the miniz_oxide engine: their expected answers rest on it
+/// declining windows below 15 (it writes a 32 KiB window only).
+fn miniz() -> DeflateOptions {
+    DeflateOptions { engine: lowbit_websockets::deflate::Engine::Miniz, ..DeflateOptions::default() }
+}
+
 fn deflate_options(snct: bool, cnct: bool, smwb: Option<u8>, level: u8, threshold: usize) -> DeflateOptions {
     DeflateOptions {
         server_no_context_takeover: snct,
@@ -384,7 +390,7 @@ fn deflate_options(snct: bool, cnct: bool, smwb: Option<u8>, level: u8, threshol
         server_max_window_bits: smwb,
         level,
         threshold,
-        ..DeflateOptions::default()
+        ..miniz()
     }
 }
 
@@ -560,7 +566,7 @@ fn all_python_offers() -> Vec<PyOffer> {
 
 #[test]
 fn python_client_every_offer_against_our_server() {
-    let ours = DeflateOptions::default();
+    let ours = miniz();
     let server = OurServer::start(Some(ours), 0);
     let offers = all_python_offers();
     assert_eq!(offers.len(), 2 * 2 * 9 * 9);
@@ -601,7 +607,7 @@ fn python_client_against_our_server_policies_and_fallback() {
     check_python_client_run(&server, &conns, &expected, &reports);
 
     // Two offers, the first asking for a window we cannot write: the second is accepted.
-    let server = OurServer::start(Some(DeflateOptions::default()), 0);
+    let server = OurServer::start(Some(miniz()), 0);
     let first = PyOffer { smwb: Some(10), ..PyOffer::python_default() };
     let conns = vec![PyConn {
         path: "/fallback".into(),
@@ -626,19 +632,11 @@ fn python_client_against_our_server_policies_and_fallback() {
 fn python_client_long_runs_against_our_server() {
     let runs: Vec<(DeflateOptions, Option<PyOffer>, usize)> = vec![
         // Python's defaults: context takeover both ways, memLevel 5.
-        (DeflateOptions::default(), Some(PyOffer::python_default()), 0),
+        (miniz(), Some(PyOffer::python_default()), 0),
         // Python compresses with a 512-byte window, memLevel 1; we write 64 KiB frames.
-        (
-            DeflateOptions::default(),
-            Some(PyOffer { cmwb: Cmwb::Bits(9), mem: Some(1), ..PyOffer::python_default() }),
-            64 * 1024,
-        ),
+        (miniz(), Some(PyOffer { cmwb: Cmwb::Bits(9), mem: Some(1), ..PyOffer::python_default() }), 64 * 1024),
         // No context takeover either way, window 12 for Python, memLevel 9.
-        (
-            DeflateOptions::default(),
-            Some(PyOffer { snct: true, cnct: true, smwb: None, cmwb: Cmwb::Bits(12), mem: Some(9) }),
-            0,
-        ),
+        (miniz(), Some(PyOffer { snct: true, cnct: true, smwb: None, cmwb: Cmwb::Bits(12), mem: Some(9) }), 0),
         // Python asks for our full window and resets its own compressor; we compress
         // everything (threshold 0) at level 9.
         (
@@ -649,7 +647,7 @@ fn python_client_long_runs_against_our_server() {
         // We store (level 0) and reset per message by our own policy.
         (deflate_options(true, false, None, 0, 0), Some(PyOffer::python_default()), 0),
         // No deflate at all.
-        (DeflateOptions::default(), None, 0),
+        (miniz(), None, 0),
     ];
     for (i, (ours, offer, chunk)) in runs.into_iter().enumerate() {
         let server = OurServer::start(Some(ours), chunk);
@@ -769,7 +767,7 @@ fn all_python_server_configs() -> Vec<PyServerCfg> {
 #[test]
 fn our_client_against_every_python_server_config() {
     let server = PyServer::start(&[]);
-    let ours = DeflateOptions::default();
+    let ours = miniz();
     let configs = all_python_server_configs();
     assert_eq!(configs.len(), 2 * 2 * 8 * 9 + 4);
     let plan = light_plan(7);
@@ -804,10 +802,10 @@ fn our_client_offers_against_python_servers() {
     assert_eq!(n, 2 * 2 * 2 * 9);
     // Command-line defaults (not the query string) configure the server as well.
     let plain = PyServer::start(&["--no-deflate"]);
-    assert_eq!(our_client_run(plain.port, "/", Some(DeflateOptions::default()), 0, &plan), None);
+    assert_eq!(our_client_run(plain.port, "/", Some(miniz()), 0, &plan), None);
     let tuned = PyServer::start(&["--snct", "--smwb", "10", "--mem", "2"]);
     assert_eq!(
-        our_client_run(tuned.port, "/", Some(DeflateOptions::default()), 0, &plan).as_deref(),
+        our_client_run(tuned.port, "/", Some(miniz()), 0, &plan).as_deref(),
         Some("permessage-deflate; server_no_context_takeover; server_max_window_bits=10")
     );
 }
@@ -817,11 +815,11 @@ fn our_client_long_runs_against_python_server() {
     let server = PyServer::start(&[]);
     let runs: Vec<(PyServerCfg, Option<DeflateOptions>, usize)> = vec![
         // Python's default server: it compresses with a 4 KiB window, memLevel 5.
-        (PyServerCfg::DEFAULT, Some(DeflateOptions::default()), 64 * 1024),
+        (PyServerCfg::DEFAULT, Some(miniz()), 64 * 1024),
         // Full windows, context takeover both ways.
-        (PyServerCfg::NONE, Some(DeflateOptions::default()), 64 * 1024),
+        (PyServerCfg::NONE, Some(miniz()), 64 * 1024),
         // A 512-byte window from Python at memLevel 1, over context takeover.
-        (PyServerCfg { smwb: Some(9), mem: Some(1), ..PyServerCfg::NONE }, Some(DeflateOptions::default()), 16 * 1024),
+        (PyServerCfg { smwb: Some(9), mem: Some(1), ..PyServerCfg::NONE }, Some(miniz()), 16 * 1024),
         // No context takeover either way, asked by us; we compress everything at level 9.
         (
             PyServerCfg { mem: Some(9), ..PyServerCfg::NONE },

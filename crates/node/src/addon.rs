@@ -1,15 +1,17 @@
 //! The Node-API face: one session (an `External`) per socket. JavaScript reads and writes the
 //! socket; each call here moves bytes through core and hands back what to write.
 //!
-//! Crossings are batched: [`session_receive`] takes one socket chunk and returns every event
-//! it completed plus the bytes to write (pongs) in one array.
+//! Crossings are batched: [`session_receive_into`] takes one socket chunk and packs every event
+//! it completed plus the bytes to write (pongs) into one buffer, in the layout of
+//! [`pack`](crate::pack) that the C ABI uses too.
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::glue::{self, Conn, DEFAULT_MAX_FRAME, DEFAULT_MAX_PAYLOAD, DeflateSettings, Failure, Handshake};
+use crate::glue::{self, Conn, DEFAULT_MAX_FRAME, DEFAULT_MAX_PAYLOAD, Failure, Handshake};
+use crate::pack;
+use lowbit_websockets::Role;
 use lowbit_websockets::upgrade::SubprotocolPolicy;
-use lowbit_websockets::{Event, Role};
 
 /// Outputs up to this size leave their capacity in the session for the next one; larger ones
 /// free it (a connection that once sent a big message should not keep holding that much).
@@ -29,14 +31,17 @@ pub struct DeflateOptions {
     pub threshold: Option<u32>,
 }
 
-impl DeflateOptions {
-    fn settings(&self) -> DeflateSettings {
-        DeflateSettings {
-            server_no_context_takeover: self.server_no_context_takeover.unwrap_or(false),
-            client_no_context_takeover: self.client_no_context_takeover.unwrap_or(false),
-            server_max_window_bits: self.server_max_window_bits.map(|b| b.min(255) as u8),
-            level: self.level.map(|l| l.min(9) as u8),
-            threshold: self.threshold.map(|t| t as usize),
+impl From<DeflateOptions> for lowbit_websockets::DeflateOptions {
+    /// The options given, core's defaults for the rest (a level above 9 is 9).
+    fn from(o: DeflateOptions) -> Self {
+        let defaults = Self::default();
+        Self {
+            server_no_context_takeover: o.server_no_context_takeover.unwrap_or(false),
+            client_no_context_takeover: o.client_no_context_takeover.unwrap_or(false),
+            server_max_window_bits: o.server_max_window_bits.map(|b| b.min(255) as u8),
+            level: o.level.map_or(defaults.level, |l| l.min(9) as u8),
+            threshold: o.threshold.map_or(defaults.threshold, |t| t as usize),
+            ..defaults
         }
     }
 }
@@ -89,12 +94,11 @@ fn js_error(f: Failure) -> Error {
 /// class over them).
 pub struct State {
     conn: Conn,
-    /// `session_receive`'s payloads and output, gathered for one JS buffer (kept capacity).
-    bytes: Vec<u8>,
-    /// `session_receive`'s events: kind, start, length, close code.
-    events: Vec<[i32; 4]>,
-    /// The last `session_receive` error: message and core error kind.
-    error: (String, String),
+    /// The events of a `session_receive_into` that did not fit the scratch buffer, and then
+    /// the bytes to write (kept capacity, up to [`KEEP_OUTPUT_MAX`]).
+    spill: Vec<u8>,
+    /// The last `session_receive_into` error: message and core error kind.
+    error: (String, &'static str),
 }
 
 /// Results up to this size are copied into the caller's scratch buffer (which it copies from
@@ -113,9 +117,8 @@ pub fn session_new(client: bool, max_payload: Option<f64>, max_frame: Option<u32
     let max_frame = max_frame.filter(|m| *m > 0).map_or(DEFAULT_MAX_FRAME, |m| m as usize);
     External::new(State {
         conn: Conn::new(role, max_payload, max_frame),
-        bytes: Vec::new(),
-        events: Vec::new(),
-        error: (String::new(), String::new()),
+        spill: Vec::new(),
+        error: (String::new(), ""),
     })
 }
 
@@ -136,9 +139,9 @@ pub fn session_accept(
     protocol: Option<String>,
     deflate: Option<DeflateOptions>,
 ) -> HandshakeResult {
-    let settings = deflate.map(|d| d.settings());
+    let deflate = deflate.map(lowbit_websockets::DeflateOptions::from);
     let protocols = if choose { SubprotocolPolicy::Chosen(protocol) } else { SubprotocolPolicy::ClientFirst };
-    HandshakeResult::from(s.conn.accept(head, protocols, settings.as_ref()))
+    HandshakeResult::from(s.conn.accept(head, protocols, deflate.as_ref()))
 }
 
 /// Server: the subprotocols a request head offers (for `handleProtocols`); `null` while the
@@ -157,8 +160,8 @@ pub fn session_request(
     protocols: Vec<String>,
     deflate: Option<DeflateOptions>,
 ) -> Result<()> {
-    let settings = deflate.map(|d| d.settings());
-    s.conn.client_request(&host, &path, protocols, settings.as_ref()).map_err(js_error)
+    let deflate = deflate.map(lowbit_websockets::DeflateOptions::from);
+    s.conn.client_request(&host, &path, protocols, deflate.as_ref()).map_err(js_error)
 }
 
 /// Client: checks the response head received so far.
@@ -167,115 +170,57 @@ pub fn session_response(s: &mut External<State>, head: &[u8]) -> HandshakeResult
     HandshakeResult::from(s.conn.client_response(head))
 }
 
-/// Decodes one socket chunk. Returns `[output, errorCode, errorMessage, errorKind,
-/// ...events]`: `output` the bytes to write (or `null`), `errorCode` 0 or the close code of a
-/// protocol violation (its close frame waits for `sessionReplyClose`; -1: another error, e.g.
-/// already closed), `errorKind` the core error variant (or `null`), then per event
-/// `1|2, Buffer` (text, binary message), `9|10, Buffer` (ping, pong) or `8, code, reason`
-/// (the answer to a close waits for `sessionReplyClose`).
+/// Decodes one socket chunk and packs its events, then the bytes to write, into `scratch` (the
+/// layout of `pack`: per event an `EVENT_HEAD_LEN`-byte head, then the payload). `info` (four
+/// values) receives the events' length, the output's length, 1 when both are in `scratch` (0:
+/// they did not fit; `sessionTakePacked` has them), and `sessionState`. Returns 0, or the
+/// close code of a protocol violation (its close frame waits for `sessionReplyClose`), or -1
+/// for another error (e.g. already closed); `sessionError` has the message and kind.
 #[napi]
-pub fn session_receive<'env>(env: &'env Env, s: &mut External<State>, data: &[u8]) -> Result<Array<'env>> {
-    let mut out = env.create_array(4)?;
-    let mut failed: Result<()> = Ok(());
-    let result = s.conn.receive(data, |event| {
-        if failed.is_err() {
-            return;
-        }
-        failed = push_event(env, &mut out, event);
-    });
-    failed?;
-    match result {
-        Ok(()) => {
-            out.set(1, 0)?;
-            out.set(2, Null)?;
-            out.set(3, Null)?;
-        }
-        Err(f) => {
-            out.set(1, f.code.map_or(-1, i32::from))?;
-            out.set(2, f.message.as_str())?;
-            out.set(3, f.kind.as_str())?;
-        }
-    }
-    match output_buffer(env, &mut s.conn)? {
-        Some(b) => out.set(0, &b)?,
-        None => out.set(0, Null)?,
-    }
-    Ok(out)
-}
-
-/// [`session_receive`] in one buffer, for the hot path: returns one Buffer holding every
-/// payload (close reasons too) followed by the bytes to write, or `null` when there are none,
-/// and describes it in `meta` (an Int32Array the caller reuses): `meta[0]` the number of
-/// events, `meta[1]` 0 or the error code (as in `sessionReceive`; `sessionError` has the
-/// message), `meta[2..4]` the output's start and length in the buffer, then per event
-/// `kind, start, length, close code`. `meta` must hold `4 + 4 * (data.length / 2 + 1)`
-/// values (no frame is shorter than 2 bytes); a shorter one is an error (the events are lost).
-///
-/// With a `scratch` buffer big enough for everything, the bytes go there instead (no buffer is
-/// created and `null` is returned); the caller copies out what it keeps.
-#[napi]
-pub fn session_receive_into<'env>(
-    env: &'env Env,
+pub fn session_receive_into(
     s: &mut External<State>,
     data: &[u8],
-    mut meta: Int32ArraySlice<'env>,
-    mut scratch: Uint8ArraySlice<'env>,
-) -> Result<Option<BufferSlice<'env>>> {
+    mut scratch: Uint8ArraySlice<'_>,
+    mut info: Uint32ArraySlice<'_>,
+) -> i32 {
     // SAFETY: the typed arrays' memory stays alive for this call, and nothing else touches it
     // during the call (JavaScript is single-threaded and waits for us).
     #[allow(unsafe_code)]
-    let (meta, scratch) = unsafe { (meta.as_mut(), scratch.as_mut()) };
-    let State { conn, bytes, events, error } = &mut **s;
-    bytes.clear();
-    events.clear();
-    let result = conn.receive(data, |event| {
-        let (kind, code, payload) = glue::event_parts(event);
-        events.push([i32::from(kind), bytes.len() as i32, payload.len() as i32, i32::from(code)]);
-        bytes.extend_from_slice(payload);
-    });
-    if meta.len() < 4 + 4 * events.len() {
-        // The JS side sizes `meta` from the chunk's length, so this is misuse.
-        return Err(Error::from_reason(format!(
-            "meta holds {} events, {} arrived",
-            (meta.len().max(4) - 4) / 4,
-            events.len()
-        )));
+    let (scratch, info) = unsafe { (scratch.as_mut(), info.as_mut()) };
+    let State { conn, spill, error } = &mut **s;
+    let room = scratch.len().min(SCRATCH_MAX);
+    let (result, packed) = pack::receive(conn, data, &mut scratch[..room], spill);
+    if let Some(info) = info.get_mut(..4) {
+        info.copy_from_slice(&packed.info(conn));
     }
-    meta[0] = events.len() as i32;
-    meta[1] = match result {
+    match result {
         Ok(()) => 0,
         Err(f) => {
             *error = (f.message, f.kind);
             f.code.map_or(-1, i32::from)
         }
-    };
-    let out = conn.output();
-    meta[2] = bytes.len() as i32;
-    meta[3] = out.len() as i32;
-    bytes.extend_from_slice(out);
-    let n = out.len();
-    conn.consume_output(n);
-    for (i, e) in events.iter().enumerate() {
-        meta[4 + 4 * i..8 + 4 * i].copy_from_slice(e);
     }
-    if bytes.len() <= SCRATCH_MAX
-        && let Some(room) = scratch.get_mut(..bytes.len())
-    {
-        room.copy_from_slice(bytes);
-        Ok(None)
+}
+
+/// After `sessionReceiveInto` reported that its results did not fit: the events, then the
+/// bytes to write (which then count as written), in a new Buffer.
+#[napi]
+pub fn session_take_packed<'env>(env: &'env Env, s: &mut External<State>) -> Result<BufferSlice<'env>> {
+    let State { conn, spill, .. } = &mut **s;
+    pack::spill_output(conn, spill);
+    let b = BufferSlice::copy_from(env, &spill[..])?;
+    if spill.capacity() > KEEP_OUTPUT_MAX {
+        *spill = Vec::new();
     } else {
-        let b = BufferSlice::copy_from(env, &bytes[..])?;
-        if bytes.capacity() > KEEP_OUTPUT_MAX {
-            *bytes = Vec::new();
-        }
-        Ok(Some(b))
+        spill.clear();
     }
+    Ok(b)
 }
 
 /// The message and core error kind of the last `sessionReceiveInto` error.
 #[napi]
 pub fn session_error(s: &External<State>) -> Vec<String> {
-    vec![s.error.0.clone(), s.error.1.clone()]
+    vec![s.error.0.clone(), s.error.1.to_owned()]
 }
 
 /// The peer ended the stream; returns the close code to report (1006 before its close frame,
@@ -288,7 +233,7 @@ pub fn session_receive_eof(s: &mut External<State>) -> u32 {
     }
 }
 
-/// Queues a message (`op` 1 text, 2 binary) and returns the bytes to write. `fin: false` sends
+/// Queues a message (`op` `EVENT_TEXT` or `EVENT_BINARY`) and returns the bytes to write. `fin: false` sends
 /// a fragment (uncompressed); `compress` compresses when deflate is on and the message reaches
 /// the threshold.
 #[napi]
@@ -358,7 +303,7 @@ pub fn session_close<'env>(
     output_buffer(env, &mut s.conn)
 }
 
-/// Queues the close frame `sessionReceive` held (the answer to the peer's close, or the one a
+/// Queues the close frame `sessionReceiveInto` held (the answer to the peer's close, or the one a
 /// violation sends) once the events before it were handled; returns the bytes to write.
 #[napi]
 pub fn session_reply_close<'env>(env: &'env Env, s: &mut External<State>) -> Result<Option<BufferSlice<'env>>> {
@@ -386,8 +331,8 @@ pub fn session_take_output<'env>(env: &'env Env, s: &mut External<State>) -> Res
     output_buffer(env, &mut s.conn)
 }
 
-/// Bit 0: our close frame is queued; bit 1: the peer's close arrived or the connection
-/// failed (3: the close handshake is complete).
+/// The close state: `STATE_CLOSE_SENT` and `STATE_CLOSE_RECEIVED` bits (both:
+/// `STATE_FINISHED`).
 #[napi]
 pub fn session_state(s: &External<State>) -> u32 {
     s.conn.state_bits()
@@ -410,29 +355,6 @@ fn output_buffer<'env>(env: &'env Env, conn: &mut Conn) -> Result<Option<BufferS
         drop(conn.take_output());
     }
     Ok(Some(b))
-}
-
-fn push_event(env: &Env, out: &mut Array<'_>, event: Event<'_>) -> Result<()> {
-    match event {
-        Event::Message { op, payload, .. } => {
-            out.insert(op as u32)?;
-            out.insert(&BufferSlice::copy_from(env, payload)?)?;
-        }
-        Event::Ping(payload) => {
-            out.insert(9)?;
-            out.insert(&BufferSlice::copy_from(env, payload)?)?;
-        }
-        Event::Pong(payload) => {
-            out.insert(10)?;
-            out.insert(&BufferSlice::copy_from(env, payload)?)?;
-        }
-        Event::Close { frame, .. } => {
-            out.insert(8)?;
-            out.insert(u32::from(frame.code_or_no_status().0))?;
-            out.insert(frame.reason)?;
-        }
-    }
-    Ok(())
 }
 
 /// The close code core sends when `bytes` arrive at a fresh session (the conformance oracle);

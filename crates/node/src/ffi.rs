@@ -7,24 +7,36 @@
 //! with a close frame, an HTTP status (400–599) when a request was refused, `-1` any other
 //! error. [`lbws_error_ptr`]/[`lbws_error_len`] hold the message of the last error.
 //!
-//! Events of [`lbws_receive`] are packed into one buffer ([`lbws_events_ptr`]): per event a
-//! 8-byte head — kind (`u8`: 1 text, 2 binary, 8 close, 9 ping, 10 pong), a zero byte, the
-//! close code (`u16` little-endian, 0 unless close), the payload length (`u32` LE) — then the
-//! payload (the close reason for a close).
+//! Events of [`lbws_receive`] are packed into one buffer ([`lbws_events_ptr`]) in the layout
+//! of [`pack`](crate::pack), which the Node-API face uses too. The numbers in it (event
+//! kinds, state bits, deflate flags) are the [`contract`](crate::contract)'s, which
+//! [`lbws_contract`] hands out by name.
+//!
+//! [`pool`] holds the hot path of a caller that owns the buffers (Deno's `deno/connection.ts`).
 
 #![allow(unsafe_code, clippy::missing_safety_doc)]
 
+pub mod pool;
+
+use std::ffi::{CString, c_char};
 use std::slice;
+use std::sync::OnceLock;
 
-use lowbit_websockets::Role;
 use lowbit_websockets::upgrade::SubprotocolPolicy;
+use lowbit_websockets::{DeflateOptions, Role};
 
-use crate::glue::{self, Conn, DEFAULT_MAX_FRAME, DEFAULT_MAX_PAYLOAD, DeflateSettings, Failure, Handshake};
+use crate::contract::{
+    self, DEFLATE_CLIENT_NO_CONTEXT_TAKEOVER, DEFLATE_DEFAULT_THRESHOLD, DEFLATE_ON, DEFLATE_SERVER_NO_CONTEXT_TAKEOVER,
+};
+use crate::glue::{self, Conn, DEFAULT_MAX_FRAME, DEFAULT_MAX_PAYLOAD, Failure, Handshake};
+use crate::pack;
 
 /// A connection handle.
 pub struct Handle {
-    conn: Conn,
-    events: Vec<u8>,
+    pub(crate) conn: Conn,
+    /// Packed events of [`lbws_receive`], or those of [`pool::lbws_receive_at`] that did not
+    /// fit.
+    pub(crate) events: Vec<u8>,
     error: String,
     /// Handshake results: bytes used, protocol and extensions chosen, request path.
     used: usize,
@@ -32,7 +44,7 @@ pub struct Handle {
 }
 
 impl Handle {
-    fn status(&mut self, result: Result<(), Failure>) -> i32 {
+    pub(crate) fn status(&mut self, result: Result<(), Failure>) -> i32 {
         match result {
             Ok(()) => 0,
             Err(f) => {
@@ -61,7 +73,7 @@ impl Handle {
     }
 }
 
-unsafe fn bytes<'a>(ptr: *const u8, len: usize) -> &'a [u8] {
+pub(crate) unsafe fn bytes<'a>(ptr: *const u8, len: usize) -> &'a [u8] {
     if ptr.is_null() || len == 0 { &[] } else { unsafe { slice::from_raw_parts(ptr, len) } }
 }
 
@@ -75,21 +87,33 @@ unsafe fn names(ptr: *const u8, len: usize) -> Vec<String> {
     list.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect()
 }
 
-unsafe fn handle<'a>(h: *mut Handle) -> &'a mut Handle {
+pub(crate) unsafe fn handle<'a>(h: *mut Handle) -> &'a mut Handle {
     unsafe { &mut *h }
 }
 
-/// Packs deflate settings: bit 0 on, bit 1 server_no_context_takeover, bit 2
-/// client_no_context_takeover; `window` 0 or 8–15 (client: server_max_window_bits);
-/// `level` 0–9 or 255 for the default; `threshold` u32::MAX for the default.
-fn deflate(flags: u32, window: u32, level: u32, threshold: u32) -> Option<DeflateSettings> {
-    (flags & 1 != 0).then(|| DeflateSettings {
-        server_no_context_takeover: flags & 2 != 0,
-        client_no_context_takeover: flags & 4 != 0,
+/// Core's deflate options from the C ABI's arguments: `flags` the `DEFLATE_*` bits (none
+/// without [`DEFLATE_ON`]); `window` 0 or 8–15 (client: server_max_window_bits); `level` 0–9
+/// ([`DEFLATE_DEFAULT_LEVEL`](contract::DEFLATE_DEFAULT_LEVEL) or any other: core's default); `threshold`
+/// ([`DEFLATE_DEFAULT_THRESHOLD`]: core's default).
+fn deflate(flags: u32, window: u32, level: u32, threshold: u32) -> Option<DeflateOptions> {
+    let defaults = DeflateOptions::default();
+    (flags & DEFLATE_ON != 0).then(|| DeflateOptions {
+        server_no_context_takeover: flags & DEFLATE_SERVER_NO_CONTEXT_TAKEOVER != 0,
+        client_no_context_takeover: flags & DEFLATE_CLIENT_NO_CONTEXT_TAKEOVER != 0,
         server_max_window_bits: (window != 0).then_some(window.min(255) as u8),
-        level: (level <= 9).then_some(level as u8),
-        threshold: (threshold != u32::MAX).then_some(threshold as usize),
+        level: if level <= 9 { level as u8 } else { defaults.level },
+        threshold: if threshold == DEFLATE_DEFAULT_THRESHOLD { defaults.threshold } else { threshold as usize },
+        ..defaults
     })
+}
+
+/// The [`contract`](crate::contract) as a NUL-terminated JSON object
+/// (`{"EVENT_TEXT":1,...}`), valid for the life of the library.
+#[unsafe(no_mangle)]
+pub extern "C" fn lbws_contract() -> *const c_char {
+    static JSON: OnceLock<CString> = OnceLock::new();
+    // The JSON holds names and digits only: no NUL byte.
+    JSON.get_or_init(|| CString::new(contract::json()).unwrap_or_default()).as_ptr()
 }
 
 /// A new connection (`client` 0: server, 1: client). `max_payload` 0: 100 MiB;
@@ -128,8 +152,8 @@ pub unsafe extern "C" fn lbws_accept(
     let h = unsafe { handle(h) };
     let head = unsafe { bytes(head, head_len) };
     let supported = unsafe { names(protocols, protocols_len) };
-    let settings = deflate(deflate_flags, window, level, threshold);
-    let result = h.conn.accept(head, SubprotocolPolicy::FirstSupported(supported), settings.as_ref());
+    let deflate = deflate(deflate_flags, window, level, threshold);
+    let result = h.conn.accept(head, SubprotocolPolicy::FirstSupported(supported), deflate.as_ref());
     h.handshake(result)
 }
 
@@ -151,8 +175,8 @@ pub unsafe extern "C" fn lbws_request(
     let h = unsafe { handle(h) };
     let (host, path) = unsafe { (text(host, host_len), text(path, path_len)) };
     let protocols = unsafe { names(protocols, protocols_len) };
-    let settings = deflate(deflate_flags, window, level, threshold);
-    let result = h.conn.client_request(host, path, protocols, settings.as_ref());
+    let deflate = deflate(deflate_flags, window, level, threshold);
+    let result = h.conn.client_request(host, path, protocols, deflate.as_ref());
     h.status(result)
 }
 
@@ -185,149 +209,9 @@ pub unsafe extern "C" fn lbws_handshake_info_len(h: *mut Handle) -> usize {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lbws_receive(h: *mut Handle, data: *const u8, len: usize) -> i32 {
     let h = unsafe { handle(h) };
-    h.events.clear();
-    let events = &mut h.events;
-    let result = h.conn.receive(unsafe { bytes(data, len) }, |event| {
-        let (kind, code, payload) = glue::event_parts(event);
-        events.extend_from_slice(&event_head(kind, code, payload.len()));
-        events.extend_from_slice(payload);
-    });
+    // No room of the caller's: every event goes to `events`, the output stays.
+    let (result, _) = pack::receive(&mut h.conn, unsafe { bytes(data, len) }, &mut [], &mut h.events);
     h.status(result)
-}
-
-/// The hot path of a caller that hands out slices of its own buffers (Deno's `mod.ts` pool):
-/// decodes `data` and writes the events (the layout of [`lbws_receive`]) straight into
-/// `out[off..off + cap]`, followed by the bytes to write, which then count as written.
-/// Lengths are `u32` (cheaper to pass from JavaScript than `usize`). `info` (four `u32`)
-/// receives the events' length, the output's length, 1 when both were written to `out` (0:
-/// they did not fit; copy them with [`lbws_take_events`] into a larger buffer), and
-/// [`lbws_state`]. Returns the status of [`lbws_receive`].
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn lbws_receive_at(
-    h: *mut Handle,
-    data: *const u8,
-    len: u32,
-    out: *mut u8,
-    off: u32,
-    cap: u32,
-    info: *mut u32,
-) -> i32 {
-    let h = unsafe { handle(h) };
-    let data = unsafe { bytes(data, len as usize) };
-    let out: &mut [u8] =
-        if out.is_null() { &mut [] } else { unsafe { slice::from_raw_parts_mut(out.add(off as usize), cap as usize) } };
-    let Handle { conn, events, .. } = h;
-    events.clear();
-    // Events go to `out` while they fit; from the first one that does not, all of them go to
-    // `events` (for lbws_take_events).
-    let mut pos = 0;
-    let mut spilled = false;
-    let result = conn.receive(data, |event| {
-        let (kind, code, payload) = glue::event_parts(event);
-        let head = event_head(kind, code, payload.len());
-        if !spilled && out.len() - pos >= 8 + payload.len() {
-            out[pos..pos + 8].copy_from_slice(&head);
-            out[pos + 8..pos + 8 + payload.len()].copy_from_slice(payload);
-            pos += 8 + payload.len();
-        } else {
-            if !spilled {
-                events.extend_from_slice(&out[..pos]);
-                spilled = true;
-            }
-            events.extend_from_slice(&head);
-            events.extend_from_slice(payload);
-        }
-    });
-    let status = h.status(result);
-    let output = h.conn.output();
-    let output_len = output.len();
-    let events_len = if spilled { h.events.len() } else { pos };
-    let fits = !spilled && out.len() - pos >= output_len;
-    if fits {
-        out[pos..pos + output_len].copy_from_slice(output);
-        h.conn.consume_output(output_len);
-    } else if !spilled {
-        h.events.extend_from_slice(&out[..pos]);
-    }
-    if !info.is_null() {
-        let info = unsafe { slice::from_raw_parts_mut(info, 4) };
-        info[0] = events_len as u32;
-        info[1] = output_len as u32;
-        info[2] = u32::from(fits);
-        info[3] = h.conn.state_bits();
-    }
-    status
-}
-
-/// After [`lbws_receive_at`] reported that its results did not fit: copies the events, then
-/// the bytes to write (which then count as written), to `out[off..off + cap]`. Returns their
-/// total length, or -1 (nothing copied) when `cap` is too small.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn lbws_take_events(h: *mut Handle, out: *mut u8, off: u32, cap: u32) -> i32 {
-    let h = unsafe { handle(h) };
-    let (events, output) = (&h.events, h.conn.output());
-    let total = events.len() + output.len();
-    if out.is_null() || total > cap as usize || total > i32::MAX as usize {
-        return -1;
-    }
-    let out = unsafe { slice::from_raw_parts_mut(out.add(off as usize), total) };
-    out[..events.len()].copy_from_slice(events);
-    out[events.len()..].copy_from_slice(output);
-    let n = output.len();
-    h.conn.consume_output(n);
-    h.events.clear();
-    total as i32
-}
-
-/// [`lbws_send`] with `u32` lengths, then the bytes to write copied to `out[off..off + cap]`,
-/// where they count as written: returns their length, or -1 when they did not fit (they wait
-/// in `lbws_output_*`; [`lbws_output_at`] copies them), or -2 when the send failed (status
-/// in `lbws_error_*`).
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn lbws_send_at(
-    h: *mut Handle,
-    op: u32,
-    data: *const u8,
-    len: u32,
-    compress: u32,
-    fin: u32,
-    out: *mut u8,
-    off: u32,
-    cap: u32,
-) -> i32 {
-    if unsafe { lbws_send(h, op, data, len as usize, compress, fin) } != 0 {
-        return -2;
-    }
-    unsafe { output_at(h, out, off, cap) }
-}
-
-/// Copies the bytes to write to `out[off..off + cap]`, where they count as written: returns
-/// their length, or -1 (nothing copied) when they do not fit.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn lbws_output_at(h: *mut Handle, out: *mut u8, off: u32, cap: u32) -> i32 {
-    unsafe { output_at(h, out, off, cap) }
-}
-
-unsafe fn output_at(h: *mut Handle, out: *mut u8, off: u32, cap: u32) -> i32 {
-    let h = unsafe { handle(h) };
-    let output = h.conn.output();
-    let n = output.len();
-    if n == 0 {
-        return 0;
-    }
-    if out.is_null() || n > cap as usize || n > i32::MAX as usize {
-        return -1;
-    }
-    unsafe { slice::from_raw_parts_mut(out.add(off as usize), n) }.copy_from_slice(output);
-    h.conn.consume_output(n);
-    n as i32
-}
-
-fn event_head(kind: u8, code: u16, len: usize) -> [u8; 8] {
-    let mut head = [kind, 0, 0, 0, 0, 0, 0, 0];
-    head[2..4].copy_from_slice(&code.to_le_bytes());
-    head[4..8].copy_from_slice(&(len as u32).to_le_bytes());
-    head
 }
 
 #[unsafe(no_mangle)]
@@ -346,7 +230,7 @@ pub unsafe extern "C" fn lbws_receive_eof(h: *mut Handle) -> i32 {
     if unsafe { handle(h) }.conn.receive_eof().is_ok() { 0 } else { 1006 }
 }
 
-/// Queues a message (`op` 1 text, 2 binary); `fin` 0 sends a fragment; `compress` 1 compresses
+/// Queues a message (`op` `EVENT_TEXT` or `EVENT_BINARY`); `fin` 0 sends a fragment; `compress` 1 compresses
 /// when deflate is on and the message reaches the threshold.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lbws_send(
@@ -391,9 +275,7 @@ pub unsafe extern "C" fn lbws_close(h: *mut Handle, code: u32, reason: *const u8
     let h = unsafe { handle(h) };
     let result = match u16::try_from(code) {
         Ok(code) => h.conn.close(code, unsafe { text(reason, reason_len) }),
-        Err(_) => {
-            Err(Failure { code: None, message: format!("invalid close code {code}"), kind: "InvalidCloseCode".into() })
-        }
+        Err(_) => Err(Failure { code: None, message: format!("invalid close code {code}"), kind: "InvalidCloseCode" }),
     };
     h.status(result)
 }
@@ -425,18 +307,18 @@ pub unsafe extern "C" fn lbws_error_len(h: *mut Handle) -> usize {
     unsafe { handle(h) }.error.len()
 }
 
-/// Bit 0: our close frame is queued; bit 1: the peer's close arrived or the connection
-/// failed; so 3 means the close handshake is complete.
+/// The close state: `STATE_CLOSE_SENT` and `STATE_CLOSE_RECEIVED` bits (both:
+/// `STATE_FINISHED`, the close handshake is complete).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lbws_state(h: *mut Handle) -> u32 {
     unsafe { handle(h) }.conn.state_bits()
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    unsafe fn output(h: *mut Handle) -> Vec<u8> {
+    pub(crate) unsafe fn output(h: *mut Handle) -> Vec<u8> {
         unsafe {
             let out = slice::from_raw_parts(lbws_output_ptr(h), lbws_output_len(h)).to_vec();
             lbws_consume_output(h, out.len());
@@ -500,48 +382,6 @@ mod tests {
             let answer = output(server);
             assert_eq!(lbws_receive(client, answer.as_ptr(), answer.len()), 0);
             assert_eq!(lbws_state(client), 3);
-            lbws_free(server);
-            lbws_free(client);
-        }
-    }
-
-    #[test]
-    fn receive_at_and_send_at_write_into_caller_buffers_or_say_they_did_not_fit() {
-        unsafe {
-            let (server, client) = (lbws_new(0, 0.0, 0), lbws_new(1, 0.0, 0));
-            (*server).conn.start(None);
-            (*client).conn.start(None);
-            assert_eq!(lbws_send(client, 1, b"hello".as_ptr(), 5, 1, 1), 0);
-            assert_eq!(lbws_ping(client, b"p".as_ptr(), 1), 0);
-            let wire = output(client);
-            let (mut out, mut info) = ([0u8; 64], [0u32; 4]);
-            let rc =
-                lbws_receive_at(server, wire.as_ptr(), wire.len() as u32, out.as_mut_ptr(), 4, 60, info.as_mut_ptr());
-            assert_eq!(rc, 0);
-            assert_eq!(info, [8 + 5 + 8 + 1, 3, 1, 0], "events, the pong, fitted, open");
-            assert_eq!(&out[4..17], b"\x01\0\0\0\x05\0\0\0hello");
-            assert_eq!(&out[26..29], b"\x8a\x01p", "the pong follows the events");
-            assert_eq!(lbws_output_len(server), 0, "copied out counts as written");
-
-            // Too small: nothing fits, lbws_take_events copies it all afterwards.
-            assert_eq!(lbws_send(client, 2, [7u8; 40].as_ptr(), 40, 1, 1), 0);
-            assert_eq!(lbws_ping(client, b"q".as_ptr(), 1), 0);
-            let wire = output(client);
-            let rc =
-                lbws_receive_at(server, wire.as_ptr(), wire.len() as u32, out.as_mut_ptr(), 0, 30, info.as_mut_ptr());
-            assert_eq!((rc, info), (0, [48 + 9, 3, 0, 0]));
-            assert_eq!(lbws_take_events(server, out.as_mut_ptr(), 0, 59), -1, "cap too small");
-            assert_eq!(lbws_take_events(server, out.as_mut_ptr(), 2, 62), 60);
-            assert_eq!((out[2], &out[10..50]), (2, &[7u8; 40][..]));
-            assert_eq!((out[50], out[54], out[58]), (9, 1, b'q'), "then the ping event");
-            assert_eq!(&out[59..62], b"\x8a\x01q");
-
-            assert_eq!(lbws_send_at(server, 1, b"abc".as_ptr(), 3, 1, 1, out.as_mut_ptr(), 60, 4), -1);
-            assert_eq!(lbws_output_at(server, out.as_mut_ptr(), 1, 5), 5);
-            assert_eq!(&out[1..6], b"\x81\x03abc");
-            assert_eq!(lbws_send_at(server, 1, b"abc".as_ptr(), 3, 1, 1, out.as_mut_ptr(), 10, 5), 5);
-            assert_eq!(&out[10..15], b"\x81\x03abc");
-            assert_eq!(lbws_send_at(server, 9, b"abc".as_ptr(), 3, 1, 1, out.as_mut_ptr(), 10, 5), -2, "not a data op");
             lbws_free(server);
             lbws_free(client);
         }

@@ -3,43 +3,16 @@
 //! into `lowbit_websockets` (handshake parsing and checks, accept keys, deflate negotiation,
 //! framing, masking, UTF-8, close codes, limits).
 
-use lowbit_websockets::deflate::Engine;
 use lowbit_websockets::handshake::{ClientOptions, HandshakeError, Step};
 use lowbit_websockets::upgrade::{self, AcceptOptions, ClientUpgrade, ConnectOptions, SubprotocolPolicy};
 use lowbit_websockets::{CloseCode, Config, DeflateOptions, Error, Event, OpCode, Role, Session};
+
+use crate::contract::{EVENT_BINARY, EVENT_TEXT, STATE_CLOSE_RECEIVED, STATE_CLOSE_SENT};
 
 /// Default `maxPayload`, as in `ws`: 100 MiB.
 pub const DEFAULT_MAX_PAYLOAD: usize = 100 * 1024 * 1024;
 /// Default largest frame written: 64 KiB (longer messages are fragmented by core).
 pub const DEFAULT_MAX_FRAME: usize = 64 * 1024;
-
-/// permessage-deflate settings, named as `ws` names them (`perMessageDeflate: {...}`).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct DeflateSettings {
-    pub server_no_context_takeover: bool,
-    pub client_no_context_takeover: bool,
-    /// Client: ask the server for at most this window.
-    pub server_max_window_bits: Option<u8>,
-    /// zlib level 0–9 (`zlibDeflateOptions.level`); `None`: core's default (1).
-    pub level: Option<u8>,
-    /// Messages shorter than this go uncompressed (`threshold`, default 1024).
-    pub threshold: Option<usize>,
-}
-
-impl DeflateSettings {
-    /// Core's options for these settings, with the zlib-rs engine.
-    pub fn options(&self) -> DeflateOptions {
-        let defaults = DeflateOptions::default();
-        DeflateOptions {
-            server_no_context_takeover: self.server_no_context_takeover,
-            client_no_context_takeover: self.client_no_context_takeover,
-            server_max_window_bits: self.server_max_window_bits,
-            level: self.level.map_or(defaults.level, |l| l.min(9)),
-            threshold: self.threshold.unwrap_or(defaults.threshold),
-            engine: Engine::ZlibRs,
-        }
-    }
-}
 
 /// The outcome of feeding handshake bytes.
 #[derive(Debug)]
@@ -56,30 +29,29 @@ pub enum Handshake {
 pub struct Failure {
     pub code: Option<u16>,
     pub message: String,
-    /// The core error variant (`UnmaskedFrame`, `MessageTooBig`, ...), for tests and logs.
-    pub kind: String,
+    /// The core error kind ([`Error::kind`]: `UnmaskedFrame`, `MessageTooBig`, ...), for
+    /// callers, tests and logs.
+    pub kind: &'static str,
 }
 
 impl Failure {
-    fn misuse(message: impl Into<String>) -> Self {
-        Self { code: None, message: message.into(), kind: "Misuse".into() }
+    pub(crate) fn misuse(message: impl Into<String>) -> Self {
+        Self { code: None, message: message.into(), kind: "Misuse" }
     }
-}
-
-/// The variant name of an error's `Debug` form (`MessageTooBig { limit: 1 }` → `MessageTooBig`).
-fn variant(debug: &str) -> String {
-    debug.split(|c: char| !c.is_ascii_alphanumeric()).next().unwrap_or("").to_owned()
 }
 
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
-        Self { code: e.close_code().map(|c| c.0), message: e.to_string(), kind: variant(&format!("{e:?}")) }
+        Self { code: e.close_code().map(|c| c.0), message: e.to_string(), kind: e.kind() }
     }
 }
 
 impl From<HandshakeError> for Failure {
+    /// The status is the HTTP status of the rejection, the kind that of [`Error::Handshake`].
     fn from(e: HandshakeError) -> Self {
-        Self { code: e.status(), message: e.to_string(), kind: variant(&format!("{e:?}")) }
+        let status = e.status();
+        let e = Error::Handshake(e);
+        Self { code: status, message: e.to_string(), kind: e.kind() }
     }
 }
 
@@ -134,9 +106,9 @@ impl Conn {
         &mut self,
         head: &[u8],
         protocols: SubprotocolPolicy,
-        deflate: Option<&DeflateSettings>,
+        deflate: Option<&DeflateOptions>,
     ) -> Result<Handshake, Failure> {
-        let opts = AcceptOptions { config: self.config, deflate: deflate.map(DeflateSettings::options), protocols };
+        let opts = AcceptOptions { config: self.config, deflate: deflate.copied(), protocols };
         match upgrade::server_step(head, &opts, |_| None) {
             Step::NeedMore => Ok(Handshake::Incomplete),
             Step::Refused { response, error } => {
@@ -163,12 +135,12 @@ impl Conn {
         host: &str,
         path: &str,
         protocols: Vec<String>,
-        deflate: Option<&DeflateSettings>,
+        deflate: Option<&DeflateOptions>,
     ) -> Result<(), Failure> {
         let opts = ConnectOptions {
             config: self.config,
             request: ClientOptions { protocols, ..ClientOptions::new(host).path(path) },
-            deflate: deflate.map(DeflateSettings::options),
+            deflate: deflate.copied(),
         };
         self.offer = Some(ClientUpgrade::new(&opts, &mut self.handshake_out).map_err(upgrade_failure)?);
         Ok(())
@@ -272,10 +244,12 @@ impl Conn {
         self.session.as_ref().is_some_and(Session::is_finished)
     }
 
-    /// The close state both faces report: bit 0 our close frame is queued, bit 1 the peer's
-    /// close arrived or the connection failed (3: the close handshake is complete).
+    /// The close state both faces report: [`STATE_CLOSE_SENT`] and [`STATE_CLOSE_RECEIVED`]
+    /// (both: [`STATE_FINISHED`](crate::contract::STATE_FINISHED)).
     pub fn state_bits(&self) -> u32 {
-        u32::from(self.close_sent()) | (u32::from(self.is_closed()) << 1)
+        let sent = if self.close_sent() { STATE_CLOSE_SENT } else { 0 };
+        let received = if self.is_closed() { STATE_CLOSE_RECEIVED } else { 0 };
+        sent | received
     }
 }
 
@@ -290,23 +264,11 @@ pub fn close_code_for(role: Role, deflate: bool, max_payload: usize, bytes: &[u8
     }
 }
 
-/// Parses an opcode number from the faces (1 text, 2 binary).
+/// The opcode of a send from the faces ([`EVENT_TEXT`] or [`EVENT_BINARY`]).
 pub fn data_op(op: u32) -> Result<OpCode, Failure> {
     match op {
-        1 => Ok(OpCode::Text),
-        2 => Ok(OpCode::Binary),
+        EVENT_TEXT => Ok(OpCode::Text),
+        EVENT_BINARY => Ok(OpCode::Binary),
         other => Err(Failure::misuse(format!("not a data opcode: {other}"))),
-    }
-}
-
-/// An event as the faces hand it to JavaScript: the opcode it came in (1 text, 2 binary,
-/// 8 close, 9 ping, 10 pong), the close code (0 for the others), and the payload (the close
-/// reason for a close).
-pub fn event_parts(event: Event<'_>) -> (u8, u16, &[u8]) {
-    match event {
-        Event::Message { op, payload, .. } => (op as u8, 0, payload),
-        Event::Ping(p) => (9, 0, p),
-        Event::Pong(p) => (10, 0, p),
-        Event::Close { frame, .. } => (8, frame.code_or_no_status().0, frame.reason.as_bytes()),
     }
 }

@@ -27,7 +27,6 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering::Relaxed};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use lowbit_websockets::deflate::Engine;
 use lowbit_websockets::handshake::ClientOptions;
 use lowbit_websockets::{Config, ConnectOptions, DeflateOptions, OpCode, Role};
 
@@ -103,9 +102,9 @@ pub fn corpus() -> Arc<Vec<u8>> {
 pub fn run(load: &Load, corpus: &Arc<Vec<u8>>) -> Result<Outcome, String> {
     let opts = ConnectOptions {
         request: ClientOptions::new(load.addr.to_string()),
-        // The engine the echo server's `--deflate` uses: the faster one, so the generator takes
-        // less of the CPU that the server needs.
-        deflate: load.deflate.then(|| DeflateOptions { engine: Engine::ZlibRs, ..DeflateOptions::default() }),
+        // Core's default engine (zlib-rs), as the echo server's `--deflate`: the faster one, so
+        // the generator takes less of the CPU that the server needs.
+        deflate: load.deflate.then(DeflateOptions::default),
         config: Config::new(Role::Client).max_chunk_size(CHUNK),
     };
     let mut conns = Vec::with_capacity(load.connections);
