@@ -31,11 +31,13 @@
 
 mod io;
 mod split;
+mod upgrade;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use self::io::{Inbox, Outbox};
 pub use self::split::{AsyncConnReader, AsyncConnWriter};
+pub use self::upgrade::{accept_async, accept_async_with, connect_async};
 use crate::close::CloseCode;
 use crate::decode::Frame;
 use crate::deflate::{Compressor, DeflateConfig};

@@ -55,7 +55,7 @@ pub mod upgrade;
 pub mod utf8;
 
 #[cfg(feature = "tokio")]
-pub use async_conn::{AsyncConn, AsyncConnReader, AsyncConnWriter};
+pub use async_conn::{AsyncConn, AsyncConnReader, AsyncConnWriter, accept_async, accept_async_with, connect_async};
 pub use close::{CloseCode, CloseFrame};
 pub use conn::{Conn, ConnReader, ConnWriter};
 pub use decode::{Decoder, Event, Frame};

@@ -35,6 +35,33 @@ impl Side {
     }
 }
 
+/// Which Rust driver of the core crate is under test: each has its own echo server and client
+/// example, and both must give the results recorded for the native face.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Driver {
+    /// The blocking `Conn`: `echo-server`, `autobahn-client`.
+    Blocking,
+    /// The tokio `AsyncConn`: `async-echo-server`, `async-autobahn-client`.
+    Async,
+}
+
+impl Driver {
+    /// The echo server example's name.
+    pub fn server(self) -> &'static str {
+        match self {
+            Driver::Blocking => "echo-server",
+            Driver::Async => "async-echo-server",
+        }
+    }
+
+    fn client(self) -> &'static str {
+        match self {
+            Driver::Blocking => "autobahn-client",
+            Driver::Async => "async-autobahn-client",
+        }
+    }
+}
+
 /// Which cases to run.
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
@@ -65,10 +92,10 @@ pub fn setup(ctx: &Ctx) -> Result {
 
 /// Runs the suite against one of our ends, then checks the results against the expected ones
 /// (or, with `ctx.bless`, records them as the expected ones).
-pub fn run_side(ctx: &Ctx, side: Side, sel: &Selection) -> Result {
+pub fn run_side(ctx: &Ctx, driver: Driver, side: Side, sel: &Selection) -> Result {
     let suite = suite_dir(ctx)?;
     ctx.build_examples()?;
-    let out = ctx.target.join("autobahn").join(side.name());
+    let out = ctx.target.join("autobahn").join(driver.server()).join(side.name());
     std::fs::create_dir_all(&out).context(format!("cannot create {}", out.display()))?;
 
     let mut cmd = Command::new(suite.join(format!("{}-test.sh", side.name())));
@@ -85,12 +112,12 @@ pub fn run_side(ctx: &Ctx, side: Side, sel: &Selection) -> Result {
             // cases do on purpose: keep that out of the summary.
             let log_path = out.join("echo-server.log");
             let log = File::create(&log_path).context(format!("cannot create {}", log_path.display()))?;
-            let (_server, addr) = start_echo_server(ctx, Stdio::from(log), &["--deflate"])?;
+            let (_server, addr) = start_echo_server(ctx, driver.server(), Stdio::from(log), &["--deflate"])?;
             println!("echo server listening on {addr} (log: {})", log_path.display());
             run(cmd.args(["--port", &addr.port().to_string()]))
         }
         Side::Client => {
-            cmd.args(["--port", &free_port()?.to_string(), "--"]).arg(ctx.example("autobahn-client"));
+            cmd.args(["--port", &free_port()?.to_string(), "--"]).arg(ctx.example(driver.client()));
             run(&mut cmd)
         }
     };

@@ -22,7 +22,8 @@ pub fn test(ctx: &Ctx) -> Result {
     for (mode, deflate) in [("deflate", &["--deflate"][..]), ("plain", &[][..])] {
         let target = |name: &str, url: String| format!("{name}-{mode},{url},{mode},{LIMIT}");
 
-        let (guard, addr) = start_echo_server(ctx, Stdio::null(), &[deflate, &["--max-message", LIMIT]].concat())?;
+        let (guard, addr) =
+            start_echo_server(ctx, "echo-server", Stdio::null(), &[deflate, &["--max-message", LIMIT]].concat())?;
         servers.push(guard);
         targets.push(target("native", format!("ws://{addr}/")));
 

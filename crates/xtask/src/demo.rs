@@ -15,7 +15,7 @@ use crate::util::{Context, Ctx, Result, run, start_echo_server};
 pub fn run_demo(ctx: &Ctx) -> Result {
     println!("building the echo server (release)");
     run(ctx.cargo().args(["build", "--release", "-p", "lowbit-websockets", "--example", "echo-server"]))?;
-    let (_server, addr) = start_echo_server(ctx, Stdio::inherit(), &["--deflate"])?;
+    let (_server, addr) = start_echo_server(ctx, "echo-server", Stdio::inherit(), &["--deflate"])?;
     println!("echo server listening on {addr}\n");
     talk(addr)?;
     println!("\ndemo done; stopping the echo server");

@@ -22,7 +22,7 @@ commands:
   demo       build and start the echo server, exchange a few messages with it, close
   test       run every test: cargo test, then Autobahn in both roles (12.*/13.* up to 1 KiB)
              [--bless]  record the Autobahn results as autobahn/expected-results.json
-  autobahn   the full Autobahn|Testsuite in both roles for every face (native, component,
+  autobahn   the full Autobahn|Testsuite in both roles for every face (native, async, component,
              Node, Deno FFI); the native face is checked against the expected results
              [--face native|component|node] [--role server|client] [--cases PATTERNS]
              [--exclude PATTERNS] [--bless]
@@ -84,7 +84,7 @@ fn no_args(rest: &[String]) -> Result {
 
 fn autobahn_command(ctx: &mut Ctx, rest: &[String]) -> Result {
     let mut sides = Side::BOTH.to_vec();
-    let mut faces = vec!["native", "component", "node"];
+    let mut faces = vec!["native", "async", "component", "node"];
     let mut sel = Selection::default();
     let mut it = rest.iter();
     while let Some(arg) = it.next() {
@@ -101,7 +101,7 @@ fn autobahn_command(ctx: &mut Ctx, rest: &[String]) -> Result {
                 let face = value()?;
                 faces.retain(|f| *f == face);
                 if faces.is_empty() {
-                    return Err(format!("--face: expected native, component or node, not {face:?}"));
+                    return Err(format!("--face: expected native, async, component or node, not {face:?}"));
                 }
             }
             "--cases" => sel.cases = value()?,
@@ -121,7 +121,8 @@ fn autobahn_command(ctx: &mut Ctx, rest: &[String]) -> Result {
         for &side in &sides {
             println!("\n==> Autobahn {face} {side:?} role");
             let result = match face {
-                "native" => autobahn::run_side(ctx, side, &sel),
+                "native" => autobahn::run_side(ctx, autobahn::Driver::Blocking, side, &sel),
+                "async" => autobahn::run_side(ctx, autobahn::Driver::Async, side, &sel),
                 "component" => component::build(ctx).and_then(|()| component::autobahn(ctx, side, &sel)),
                 _ => {
                     let targets: &[node::Target] = match side {

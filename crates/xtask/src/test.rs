@@ -6,11 +6,11 @@ use std::time::Instant;
 
 use std::process::Command;
 
-use crate::autobahn::{self, Selection, Side};
+use crate::autobahn::{self, Driver, Selection, Side};
 use crate::browser;
 use crate::component;
 use crate::node::{self, Target};
-use crate::util::{Ctx, Result, run};
+use crate::util::{ALL_FEATURES, Ctx, Result, run};
 
 /// Autobahn cases left out of `test`: the larger messages of permessage-deflate (12.*, 13.*),
 /// where the suite's time goes. What remains still runs every 13.* parameter combination,
@@ -26,15 +26,25 @@ const STEPS: &[Step] = &[
     }),
     ("build the WebAssembly component and lowbit-ws-host", component::build),
     ("npm ci + napi build (npm/, crates/node)", node::setup),
-    ("cargo test --workspace --release (core, host-tests, node C ABI)", |ctx| {
-        run(ctx.cargo().args(["test", "--workspace", "--release"]))
+    ("cargo test --workspace --release (core with its async face, host-tests, node C ABI)", |ctx| {
+        run(ctx.cargo().args(["test", "--workspace", "--release"]).args(ALL_FEATURES))
     }),
     ("npm test (node:test)", node::test),
     ("deno test (npm/deno)", node::test_deno),
     ("Chromium against every face's echo server (installs Debian's chromium)", browser::test),
     ("install Autobahn|Testsuite (python venv in target/)", autobahn::setup),
-    ("Autobahn: native server (12.*/13.* up to 1 KiB)", |ctx| autobahn::run_side(ctx, Side::Server, &quick())),
-    ("Autobahn: native client (12.*/13.* up to 1 KiB)", |ctx| autobahn::run_side(ctx, Side::Client, &quick())),
+    ("Autobahn: native server (12.*/13.* up to 1 KiB)", |ctx| {
+        autobahn::run_side(ctx, Driver::Blocking, Side::Server, &quick())
+    }),
+    ("Autobahn: native client (12.*/13.* up to 1 KiB)", |ctx| {
+        autobahn::run_side(ctx, Driver::Blocking, Side::Client, &quick())
+    }),
+    ("Autobahn: async server (12.*/13.* up to 1 KiB)", |ctx| {
+        autobahn::run_side(ctx, Driver::Async, Side::Server, &quick())
+    }),
+    ("Autobahn: async client (12.*/13.* up to 1 KiB)", |ctx| {
+        autobahn::run_side(ctx, Driver::Async, Side::Client, &quick())
+    }),
     ("Autobahn: component server (12.*/13.* up to 1 KiB)", |ctx| component::autobahn(ctx, Side::Server, &quick())),
     ("Autobahn: component client (12.*/13.* up to 1 KiB)", |ctx| component::autobahn(ctx, Side::Client, &quick())),
     ("Autobahn: Node server (12.*/13.* up to 1 KiB)", |ctx| node::autobahn(ctx, Target::NodeServer, QUICK_EXCLUDE)),

@@ -58,9 +58,13 @@ impl Ctx {
     /// `cargo test --workspace` does, so after the tests this reuses their build instead of
     /// recompiling dependencies with another feature set.
     pub fn build_examples(&self) -> Result {
-        run(self.cargo().args(["build", "--release", "--workspace", "--bins", "--examples"]))
+        run(self.cargo().args(["build", "--release", "--workspace", "--bins", "--examples"]).args(ALL_FEATURES))
     }
 }
+
+/// The features every build and test of the workspace turns on, so that tests and examples
+/// share one build: the core crate's async face.
+pub const ALL_FEATURES: [&str; 2] = ["--features", "lowbit-websockets/tokio"];
 
 /// Runs `cmd` with inherited stdio, echoing it first; fails unless it exits with 0.
 pub fn run(cmd: &mut Command) -> Result {
@@ -113,8 +117,9 @@ impl Drop for ChildGuard {
 /// Starts the release-built echo server on a free port with `args` (`--deflate`,
 /// `--max-message N`) and waits until it listens.
 /// Its stderr (one line per failed connection) goes to `stderr`.
-pub fn start_echo_server(ctx: &Ctx, stderr: Stdio, args: &[&str]) -> Result<(ChildGuard, SocketAddr)> {
-    let mut cmd = Command::new(ctx.example("echo-server"));
+/// Starts the echo server example `name` (`echo-server`, `async-echo-server`) on a free port.
+pub fn start_echo_server(ctx: &Ctx, name: &str, stderr: Stdio, args: &[&str]) -> Result<(ChildGuard, SocketAddr)> {
+    let mut cmd = Command::new(ctx.example(name));
     cmd.args(["--addr", "127.0.0.1:0"]).args(args);
     start_listening("echo server", cmd, stderr, Duration::from_secs(30))
 }

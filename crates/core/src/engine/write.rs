@@ -307,6 +307,7 @@ impl Writer {
 
     /// Marks the connection broken after a driver's write failed: part of a frame may have
     /// reached the wire, so nothing more is written.
+    #[cfg(feature = "tokio")]
     pub(crate) fn set_broken(&mut self) {
         self.broken = true;
     }
