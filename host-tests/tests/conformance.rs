@@ -1,7 +1,8 @@
-//! The shared conformance list (`conformance/cases.rs`) run twice: against the native
-//! `Conn` over an in-memory stream, and against the component through the host over real
-//! loopback TCP. Both must report the same error kind and close code; the component must
-//! never trap, and a deflate bomb must leave its memory bounded by the read limit.
+//! The shared conformance list (`conformance/cases.rs`) run three times: against the native
+//! `Conn` over an in-memory stream, against the async `AsyncConn` over real loopback TCP, and
+//! against the component through the host over real loopback TCP. All must report the same
+//! error kind and close code; the component must never trap, and a deflate bomb must leave its
+//! memory bounded by the read limit.
 
 use std::io::{self, Cursor, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -132,6 +133,69 @@ fn native_and_component_answer_every_case_alike() {
         }
     }
     assert!(failures.is_empty(), "cases that differ or miss their expectation: {failures:?}");
+}
+
+/// The async face on one case: an `AsyncConn` server over loopback TCP, fed the case's bytes by
+/// a client that then half-closes; returns what it saw and the close code that reached the wire.
+fn async_face(case: &Case) -> (Seen, Option<u16>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let mut client = tokio::net::TcpStream::connect(listener.local_addr().expect("addr")).await.expect("connect");
+        let (server, _) = listener.accept().await.expect("accept");
+        let config = Config::new(Role::Server).max_read_limit(case.max_read_limit);
+        let mut conn = lowbit_websockets::AsyncConn::with_config(server, config);
+        if case.deflate {
+            conn.set_deflate(Some(&DeflateConfig::default()), None);
+        }
+        let bytes = case.bytes.clone();
+        let peer = tokio::spawn(async move {
+            // The server may fail and close before taking everything: a write error is expected.
+            let (mut rd, mut wr) = client.split();
+            let (_, got) = tokio::join!(
+                async {
+                    let _ = wr.write_all(&bytes).await;
+                    let _ = wr.shutdown().await;
+                },
+                async {
+                    let mut got = Vec::new();
+                    let _ = rd.read_to_end(&mut got).await;
+                    got
+                }
+            );
+            got
+        });
+        let mut buf = Vec::new();
+        let mut echoed = 0;
+        let seen = loop {
+            match conn.read_message(&mut buf).await {
+                Ok((OpCode::Close, _)) => break Seen { echoed, kind: None, code: None },
+                Ok((op, payload)) => {
+                    conn.write_message(op, payload).await.expect("echo");
+                    echoed += 1;
+                }
+                Err(e) => break Seen { echoed, kind: Some(core_kind(&e)), code: e.close_code().map(|c| c.0) },
+            }
+        };
+        drop(conn);
+        let got = peer.await.expect("peer");
+        (seen, close_code_of(&parse_server_frames(&got)))
+    })
+}
+
+#[test]
+fn async_face_answers_every_case_as_the_blocking_one() {
+    let mut failures = Vec::new();
+    for case in cases() {
+        let blocking = native(&case);
+        let async_ = async_face(&case);
+        eprintln!("{:32} blocking {:?} | async {:?}", case.name, blocking, async_);
+        if blocking != async_ {
+            failures.push(case.name);
+        }
+    }
+    assert!(failures.is_empty(), "cases where the async face differs: {failures:?}");
 }
 
 #[test]
