@@ -169,6 +169,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncConn<S> {
         &self.stream
     }
 
+    /// The stream, mutably (writing to it directly corrupts the framing).
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.stream
+    }
+
     /// Gives back the stream.
     pub fn into_inner(self) -> S {
         self.stream

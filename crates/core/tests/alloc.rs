@@ -244,6 +244,78 @@ fn conn_round(conn: &mut Conn<Loopback>, role: Role, msgs: &[Msg], buf: &mut Vec
     conn.get_mut().out.clear();
 }
 
+/// The async face over the same in-memory stream: it never has to wait, so each call is polled
+/// once with a no-op waker (no runtime, whose bookkeeping is not ours to count).
+#[cfg(feature = "tokio")]
+mod async_face {
+    use std::pin::Pin;
+    use std::task::{Context, Poll, Waker};
+
+    use lowbit_websockets::AsyncConn;
+    use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+    use super::*;
+
+    impl AsyncRead for Loopback {
+        fn poll_read(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+            let n = Read::read(self.get_mut(), buf.initialize_unfilled())?;
+            buf.advance(n);
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl AsyncWrite for Loopback {
+        fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+            Poll::Ready(Write::write(self.get_mut(), buf))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Runs a future that cannot wait.
+    fn now<F: Future>(f: F) -> F::Output {
+        match std::pin::pin!(f).poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(v) => v,
+            Poll::Pending => panic!("in-memory I/O never waits"),
+        }
+    }
+
+    /// [`conn_round`] through `AsyncConn`.
+    fn round(conn: &mut AsyncConn<Loopback>, role: Role, msgs: &[Msg], buf: &mut Vec<u8>, i: usize) {
+        let m = &msgs[i % msgs.len()];
+        let (op, payload) = now(conn.read_message(buf)).unwrap();
+        assert!(op == m.op && payload == &m.payload[..], "message {i} read back wrong");
+        let pongs = usize::from((i % msgs.len()).is_multiple_of(3));
+        check_wire(&conn.get_ref().out, role, None, pongs);
+        conn.get_mut().out.clear();
+
+        if i % 3 == 2 {
+            now(conn.stream_message(m.op, 0, &mut &m.payload[..])).unwrap();
+        } else {
+            now(conn.write_message(m.op, &m.payload)).unwrap();
+        }
+        check_wire(&conn.get_ref().out, role, Some(m), 0);
+        conn.get_mut().out.clear();
+    }
+
+    pub(super) fn allocations(role: Role, msgs: &[Msg]) -> u64 {
+        let stream = Loopback::new(peer_bytes(msgs, role));
+        let mut conn = match role {
+            Role::Server => AsyncConn::new(stream, 0, 0),
+            Role::Client => AsyncConn::new_client(stream, 0, 0),
+        };
+        let mut buf = Vec::new();
+        for i in 0..2 * msgs.len() {
+            round(&mut conn, role, msgs, &mut buf, i);
+        }
+        count(|| (0..MESSAGES).for_each(|i| round(&mut conn, role, msgs, &mut buf, i)))
+    }
+}
+
 fn conn_allocations(role: Role, msgs: &[Msg]) -> u64 {
     let stream = Loopback::new(peer_bytes(msgs, role));
     let mut conn = match role {
@@ -342,6 +414,11 @@ fn steady_state_reads_and_writes_allocate_nothing() {
     let mut report = Vec::new();
     for role in [Role::Server, Role::Client] {
         report.push((format!("{role:?} Conn: {MESSAGES} reads + {MESSAGES} writes"), conn_allocations(role, &msgs)));
+        #[cfg(feature = "tokio")]
+        report.push((
+            format!("{role:?} AsyncConn: {MESSAGES} reads + {MESSAGES} writes"),
+            async_face::allocations(role, &msgs),
+        ));
         report.push((
             format!("{role:?} Decoder::poll_message: {MESSAGES} messages"),
             decoder_allocations(role, &msgs, false),
