@@ -130,7 +130,7 @@ pub trait Compressor: Send {
     fn reset(&mut self);
 }
 
-/// The default engine: miniz_oxide, raw DEFLATE, 32 KiB window, state reused across messages.
+/// The pure-Rust engine: miniz_oxide, raw DEFLATE, 32 KiB window, state reused across messages.
 pub struct MinizCompressor {
     inner: Box<CompressorOxide>,
 }
@@ -169,7 +169,7 @@ impl Compressor for MinizCompressor {
     }
 }
 
-/// The fast engine: zlib-rs through flate2, raw DEFLATE with the negotiated window.
+/// The default engine: zlib-rs through flate2, raw DEFLATE with the negotiated window.
 pub struct ZlibRsCompressor {
     inner: flate2::Compress,
 }
@@ -184,8 +184,24 @@ impl ZlibRsCompressor {
     }
 }
 
+/// An empty non-final stored block: the whole of a sync flush that has no data to flush.
+const EMPTY_STORED_BLOCK: [u8; 5] = [0x00, 0x00, 0x00, 0xff, 0xff];
+
 impl Compressor for ZlibRsCompressor {
     fn compress(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+        if input.is_empty() {
+            // zlib's deflate() makes no progress on no input right after a completed flush
+            // (Z_BUF_ERROR, nothing written), so an empty message would come out empty, without
+            // the sync marker. The peer would restore the tail onto nothing: `00 00 ff ff` reads
+            // as a stored-block header with LEN 0xff00 whose NLEN is cut short, and that block
+            // swallows the start of the next message ("invalid stored block lengths" in zlib).
+            // Every call ends with a completed sync flush (and a fresh or reset stream has
+            // written nothing), so the stream is byte-aligned at a block boundary here: the
+            // empty stored block the flush would have written is exactly right, and leaves the
+            // engine's window untouched.
+            out.extend_from_slice(&EMPTY_STORED_BLOCK);
+            return Ok(());
+        }
         loop {
             out.reserve((input.len() / 2).max(1024) + 64);
             let room = out.capacity() - out.len();
@@ -317,25 +333,35 @@ mod tests {
         assert_eq!(out, msg);
     }
 
+    fn engines(level: u8, bits: u8) -> [Box<dyn Compressor>; 2] {
+        [Box::new(MinizCompressor::new(level)), Box::new(ZlibRsCompressor::new(level, bits))]
+    }
+
     #[test]
     fn roundtrips_with_context_takeover() {
-        let mut c = MinizCompressor::new(1);
-        let mut inf = Inflater::new();
-        for i in 0..50usize {
-            let msg: Vec<u8> = (0..i * 997).map(|j| (j % 251) as u8 ^ (i as u8)).collect();
-            roundtrip(&mut c, &mut inf, &msg);
-            roundtrip(&mut c, &mut inf, b"");
+        for mut c in engines(1, 15) {
+            let mut inf = Inflater::new();
+            for i in 0..50usize {
+                let msg: Vec<u8> = (0..i * 997).map(|j| (j % 251) as u8 ^ (i as u8)).collect();
+                roundtrip(&mut *c, &mut inf, &msg);
+                roundtrip(&mut *c, &mut inf, b"");
+            }
         }
     }
 
     #[test]
     fn roundtrips_without_context_takeover() {
-        let mut c = MinizCompressor::new(6);
-        let mut inf = Inflater::new();
-        for _ in 0..5 {
-            roundtrip(&mut c, &mut inf, b"hello hello hello hello");
-            c.reset();
-            inf.reset();
+        for mut c in engines(6, 15) {
+            let mut inf = Inflater::new();
+            for _ in 0..5 {
+                roundtrip(&mut *c, &mut inf, b"hello hello hello hello");
+                roundtrip(&mut *c, &mut inf, b"");
+                c.reset();
+                inf.reset();
+                roundtrip(&mut *c, &mut inf, b"");
+                c.reset();
+                inf.reset();
+            }
         }
     }
 
@@ -350,6 +376,148 @@ mod tests {
             }
             c.reset();
             inf.reset();
+        }
+    }
+
+    /// A raw-DEFLATE reader that keeps exactly `2^bits` bytes of history, like the peer's zlib
+    /// inflating with the negotiated window: miniz_oxide's inflater over a wrapping output
+    /// buffer of that size. A distance past the window reads a stale byte from the ring, so the
+    /// output differs from what was sent. (zlib-rs allocates a 32 KiB window whatever the bits,
+    /// and zlib checks a distance against its window only past the bytes of the current call,
+    /// so neither would notice.)
+    struct WindowedInflater {
+        state: Box<miniz_oxide::inflate::core::DecompressorOxide>,
+        ring: Vec<u8>,
+        pos: usize,
+    }
+
+    impl WindowedInflater {
+        fn new(bits: u8) -> Self {
+            Self { state: Box::default(), ring: vec![0; 1 << bits], pos: 0 }
+        }
+
+        /// Inflates one message (the tail restored): all of `z` must go in and `want` come out.
+        fn inflate_exactly(&mut self, z: &[u8], want: &[u8], what: &str) {
+            use miniz_oxide::inflate::TINFLStatus;
+            use miniz_oxide::inflate::core::{decompress, inflate_flags::TINFL_FLAG_HAS_MORE_INPUT};
+            let data = [z, &SYNC_TAIL[..]].concat();
+            let (mut input, mut out) = (&data[..], Vec::new());
+            loop {
+                let (status, used, written) =
+                    decompress(&mut self.state, input, &mut self.ring, self.pos, TINFL_FLAG_HAS_MORE_INPUT);
+                out.extend_from_slice(&self.ring[self.pos..self.pos + written]);
+                self.pos = (self.pos + written) & (self.ring.len() - 1);
+                input = &input[used..];
+                match status {
+                    TINFLStatus::NeedsMoreInput if input.is_empty() => break,
+                    TINFLStatus::NeedsMoreInput | TINFLStatus::HasMoreOutput => {}
+                    s => panic!("{what}: {s:?}"),
+                }
+            }
+            assert!(out == want, "{what}: inflated {} bytes, not the {} sent", out.len(), want.len());
+        }
+    }
+
+    /// A message of `size` bytes: JSON-like text, random bytes, or a short pattern repeated
+    /// with some bytes changed, from `seed` (splitmix64).
+    fn varied(seed: u64, size: usize) -> Vec<u8> {
+        let mut x = seed;
+        let mut next = move || {
+            x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = x;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        let mut v = Vec::with_capacity(size + 64);
+        match seed % 3 {
+            0 => {
+                while v.len() < size {
+                    let (id, score) = (next() % 1_000_000_000, next() % 1000);
+                    v.extend_from_slice(format!("{{\"id\":{id},\"name\":\"über\",\"score\":{score}}},").as_bytes());
+                }
+            }
+            1 => {
+                while v.len() < size {
+                    v.extend_from_slice(&next().to_le_bytes());
+                }
+            }
+            _ => {
+                let pattern: Vec<u8> = (0..1 + next() % 64).map(|_| next() as u8).collect();
+                v.extend(pattern.iter().cycle().take(size));
+                for _ in 0..size / 1000 {
+                    let i = (next() % size as u64) as usize;
+                    v[i] = next() as u8;
+                }
+            }
+        }
+        v.truncate(size);
+        v
+    }
+
+    /// The bug the Python interop tests found: over context takeover, an empty message after
+    /// another one came out of zlib-rs empty, so the peer's inflater (which restores the tail)
+    /// read a broken stored block and failed on the next message. Every message here is checked
+    /// by an inflater that enforces the negotiated window, as the peer's zlib does (our own
+    /// `Inflater` reads any window, so it would not notice a distance past it).
+    #[test]
+    fn zlib_rs_long_run_inflates_within_the_window() {
+        for (bits, level) in [(12, 1), (9, 1), (12, 9), (15, 0), (10, 6)] {
+            let mut c = ZlibRsCompressor::new(level, bits);
+            let mut d = WindowedInflater::new(bits);
+            for i in 0..60u64 {
+                let size = [0, 1, 100, 1500, 5000, 40_000, 0, 70_000][(i % 8) as usize];
+                let msg = varied(i * 31 + bits as u64, size);
+                let mut z = Vec::new();
+                c.compress(&msg, &mut z).unwrap();
+                let what = format!("window {bits}, level {level}, message {i} ({size} bytes)");
+                assert!(z.ends_with(&SYNC_TAIL), "{what}: no sync flush in {z:02x?}");
+                z.truncate(z.len() - SYNC_TAIL.len());
+                d.inflate_exactly(&z, &msg, &what);
+            }
+        }
+    }
+
+    /// The checker above does enforce the window: data compressed with 32 KiB of history
+    /// fails against a 4 KiB window.
+    #[test]
+    fn a_windowed_inflater_rejects_distances_past_its_window() {
+        let msg = varied(4, 20_000); // random bytes: the only matches are 20000 bytes back
+        let data = [&msg[..], &msg[..]].concat();
+        let mut z = Vec::new();
+        ZlibRsCompressor::new(1, 15).compress(&data, &mut z).unwrap();
+        z.truncate(z.len() - SYNC_TAIL.len());
+        let strict = std::panic::catch_unwind(|| {
+            WindowedInflater::new(12).inflate_exactly(&z, &data, "window 15 read with 12");
+        });
+        assert!(strict.is_err());
+        // ... and the same data inflates with the window it was written with.
+        WindowedInflater::new(15).inflate_exactly(&z, &data, "window 15");
+    }
+
+    /// An output buffer that the compressed data fills exactly, or ends just short of the
+    /// flush's end: the loop calls again (Sync, no input left) to finish the flush, and the
+    /// result is still one valid message.
+    #[test]
+    fn zlib_rs_output_filled_exactly() {
+        let msg = varied(1, 100_000); // random bytes: the output outgrows the first reservation
+        let mut full = Vec::new();
+        ZlibRsCompressor::new(1, 15).compress(&msg, &mut full).unwrap();
+        for short in 0..8 {
+            let mut c = ZlibRsCompressor::new(1, 15);
+            let mut d = WindowedInflater::new(15);
+            let mut z = Vec::with_capacity(full.len() - short);
+            c.compress(&msg, &mut z).unwrap();
+            assert!(z.ends_with(&SYNC_TAIL), "{short} short");
+            z.truncate(z.len() - SYNC_TAIL.len());
+            d.inflate_exactly(&z, &msg, &format!("{short} short"));
+            // The stream goes on: an empty message, then the same one again.
+            for m in [&[][..], &msg[..]] {
+                let mut z = Vec::new();
+                c.compress(m, &mut z).unwrap();
+                z.truncate(z.len() - SYNC_TAIL.len());
+                d.inflate_exactly(&z, m, &format!("{short} short, then {} bytes", m.len()));
+            }
         }
     }
 

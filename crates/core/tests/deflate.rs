@@ -5,6 +5,7 @@
 // Options are written as changes to the defaults, field by field.
 #![allow(clippy::field_reassign_with_default)]
 
+use lowbit_websockets::deflate::Engine;
 use lowbit_websockets::deflate::negotiate::NegotiationError;
 use lowbit_websockets::handshake::ClientOptions;
 use lowbit_websockets::handshake::HandshakeError;
@@ -174,6 +175,41 @@ fn no_context_takeover_inflates_each_message_alone() {
     let mut conn = server_with(input, Some(cfg), 0);
     let got = read_all_ok(&mut conn);
     assert_eq!(got, msgs.into_iter().map(|m| (OpCode::Text, m)).collect::<Vec<_>>());
+}
+
+/// Empty messages, written whole (threshold 0) and streamed, between others over context
+/// takeover, from every engine: each is an empty DEFLATE block whose sync tail was stripped
+/// (zlib-rs: `00`, an empty stored block; miniz_oxide: `02 00`, an empty fixed-Huffman block
+/// and the stored block's first byte), never nothing, and the reader's stream stays whole.
+/// zlib-rs wrote nothing for an empty message after a sync flush; the peer restored the tail
+/// onto the empty payload, read a broken stored block, and failed on the next message
+/// ("invalid stored block lengths" in Python's zlib).
+#[test]
+fn empty_messages_from_every_engine_keep_the_stream_whole() {
+    for engine in [Engine::Miniz, Engine::ZlibRs] {
+        let cfg = DeflateConfig { threshold: 0, engine, compress_window_bits: 12, ..DeflateConfig::default() };
+        let mut client = Conn::with_config(Script::new(Vec::new(), Feed::Whole), Config::new(Role::Client));
+        client.set_deflate(Some(&cfg), None);
+        let a = json(3000);
+        client.write_message(OpCode::Text, &a).unwrap();
+        client.write_message(OpCode::Text, b"").unwrap();
+        client.stream_message(OpCode::Binary, 100, &mut &b""[..]).unwrap();
+        client.write_message(OpCode::Text, &a).unwrap();
+        client.stream_message(OpCode::Text, 1000, &mut &a[..]).unwrap();
+        let frames = client.get_ref().frames();
+        let empties: Vec<&[u8]> = frames[1..3].iter().map(|f| &f.payload[..]).collect();
+        let empty: &[u8] = if engine == Engine::ZlibRs { &[0x00] } else { &[0x02, 0x00] };
+        assert_eq!(empties, [empty, empty], "{engine:?}: the empty messages on the wire");
+        assert!(frames.iter().take(4).all(|f| f.rsv == RSV1), "{engine:?}: every message is compressed");
+        let mut server = server(client.get_ref().written.clone(), true);
+        let got = read_all_ok(&mut server);
+        let want =
+            [(OpCode::Text, a.clone()), (OpCode::Text, vec![]), (OpCode::Binary, vec![]), (OpCode::Text, a.clone())];
+        assert_eq!(got.len(), 5, "{engine:?}");
+        for (i, (g, w)) in got.iter().zip(want.iter().chain([&(OpCode::Text, a.clone())])).enumerate() {
+            assert!(g == w, "{engine:?}: message {i} differs");
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ use std::sync::{Mutex, OnceLock};
 use std::thread;
 use std::time::Duration;
 
+use lowbit_websockets::deflate::negotiate::NegotiationError;
 use lowbit_websockets::handshake::ClientOptions;
 use lowbit_websockets::{AcceptOptions, Config, Conn, ConnectOptions, DeflateOptions, OpCode, READ_LIMIT_LARGE, Role};
 
@@ -377,8 +378,9 @@ impl PyServerCfg {
     }
 }
 
-/// The tests outside `zlib_rs` pin the miniz_oxide engine: their expected answers rest on it
-/// declining windows below 15 (it writes a 32 KiB window only).
+/// The miniz_oxide engine, for the variants about it: it writes a 32 KiB window only, so it
+/// declines every smaller window a peer asks for, and never offers `client_max_window_bits`.
+/// Everything else runs on the default engine, zlib-rs.
 fn miniz() -> DeflateOptions {
     DeflateOptions { engine: lowbit_websockets::deflate::Engine::Miniz, ..DeflateOptions::default() }
 }
@@ -390,7 +392,7 @@ fn deflate_options(snct: bool, cnct: bool, smwb: Option<u8>, level: u8, threshol
         server_max_window_bits: smwb,
         level,
         threshold,
-        ..miniz()
+        ..DeflateOptions::default()
     }
 }
 
@@ -566,25 +568,30 @@ fn all_python_offers() -> Vec<PyOffer> {
 
 #[test]
 fn python_client_every_offer_against_our_server() {
-    let ours = miniz();
-    let server = OurServer::start(Some(ours), 0);
     let offers = all_python_offers();
     assert_eq!(offers.len(), 2 * 2 * 9 * 9);
-    let conns: Vec<PyConn> = offers
-        .iter()
-        .enumerate()
-        .map(|(i, o)| PyConn { path: format!("/offer/{i}"), offers: Some(vec![*o]), plan: light_plan(i as u64) })
-        .collect();
-    let expected: Vec<Option<String>> = offers.iter().map(|o| our_answer(o, &ours)).collect();
-    let reports = run_python_client(server.addr, &conns);
-    check_python_client_run(&server, &conns, &expected, &reports);
-    // server_max_window_bits below 15 is declined: miniz_oxide writes a 32 KiB window.
-    let declined = expected.iter().filter(|e| e.is_none()).count();
-    assert_eq!(declined, 2 * 2 * 7 * 9);
-    let mut seen: Vec<&str> = expected.iter().flatten().map(String::as_str).collect();
-    seen.sort_unstable();
-    seen.dedup();
-    eprintln!("{} offers, {declined} declined, {} distinct answers", offers.len(), seen.len());
+    // The offers each engine declines, for server_max_window_bits alone: zlib-rs writes with
+    // 9 to 15 bits, so only 8 (zlib cannot write with a 256-byte window: it raises a raw 8 to
+    // 9); miniz_oxide writes a 32 KiB window only, so 8 to 14.
+    for (ours, declines) in [(DeflateOptions::default(), 2 * 2 * 9), (miniz(), 2 * 2 * 7 * 9)] {
+        let server = OurServer::start(Some(ours), 0);
+        let conns: Vec<PyConn> = offers
+            .iter()
+            .enumerate()
+            .map(|(i, o)| PyConn { path: format!("/offer/{i}"), offers: Some(vec![*o]), plan: light_plan(i as u64) })
+            .collect();
+        let expected: Vec<Option<String>> = offers.iter().map(|o| our_answer(o, &ours)).collect();
+        let reports = run_python_client(server.addr, &conns);
+        check_python_client_run(&server, &conns, &expected, &reports);
+        let declined = expected.iter().filter(|e| e.is_none()).count();
+        assert_eq!(declined, declines, "{:?}", ours.engine);
+        let smwb = |o: &PyOffer| o.smwb.is_some_and(|b| b < ours.engine.min_window_bits());
+        assert!(offers.iter().zip(&expected).all(|(o, e)| e.is_none() == smwb(o)), "{:?}", ours.engine);
+        let mut seen: Vec<&str> = expected.iter().flatten().map(String::as_str).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        eprintln!("{:?}: {} offers, {declined} declined, {} distinct answers", ours.engine, offers.len(), seen.len());
+    }
 }
 
 #[test]
@@ -606,17 +613,20 @@ fn python_client_against_our_server_policies_and_fallback() {
     let reports = run_python_client(server.addr, &conns);
     check_python_client_run(&server, &conns, &expected, &reports);
 
-    // Two offers, the first asking for a window we cannot write: the second is accepted.
-    let server = OurServer::start(Some(miniz()), 0);
-    let first = PyOffer { smwb: Some(10), ..PyOffer::python_default() };
-    let conns = vec![PyConn {
-        path: "/fallback".into(),
-        offers: Some(vec![first, PyOffer::python_default()]),
-        plan: light_plan(60),
-    }];
-    let reports = run_python_client(server.addr, &conns);
-    check_python_client_run(&server, &conns, &[Some("permessage-deflate".into())], &reports);
-    assert_eq!(reports[0].negotiated, "0,0,15,15");
+    // Two offers, the first asking for a window we cannot write: the second is accepted. That
+    // is a 256-byte window for zlib-rs, and anything below 32 KiB for miniz_oxide.
+    for (ours, smwb) in [(DeflateOptions::default(), 8), (miniz(), 10)] {
+        let server = OurServer::start(Some(ours), 0);
+        let first = PyOffer { smwb: Some(smwb), ..PyOffer::python_default() };
+        let conns = vec![PyConn {
+            path: "/fallback".into(),
+            offers: Some(vec![first, PyOffer::python_default()]),
+            plan: light_plan(60),
+        }];
+        let reports = run_python_client(server.addr, &conns);
+        check_python_client_run(&server, &conns, &[Some("permessage-deflate".into())], &reports);
+        assert_eq!(reports[0].negotiated, "0,0,15,15");
+    }
 
     // Deflate off on our side: Python's offer is declined and everything goes plain.
     let server = OurServer::start(None, 0);
@@ -632,11 +642,22 @@ fn python_client_against_our_server_policies_and_fallback() {
 fn python_client_long_runs_against_our_server() {
     let runs: Vec<(DeflateOptions, Option<PyOffer>, usize)> = vec![
         // Python's defaults: context takeover both ways, memLevel 5.
-        (miniz(), Some(PyOffer::python_default()), 0),
+        (DeflateOptions::default(), Some(PyOffer::python_default()), 0),
         // Python compresses with a 512-byte window, memLevel 1; we write 64 KiB frames.
-        (miniz(), Some(PyOffer { cmwb: Cmwb::Bits(9), mem: Some(1), ..PyOffer::python_default() }), 64 * 1024),
+        (
+            DeflateOptions::default(),
+            Some(PyOffer { cmwb: Cmwb::Bits(9), mem: Some(1), ..PyOffer::python_default() }),
+            64 * 1024,
+        ),
         // No context takeover either way, window 12 for Python, memLevel 9.
-        (miniz(), Some(PyOffer { snct: true, cnct: true, smwb: None, cmwb: Cmwb::Bits(12), mem: Some(9) }), 0),
+        (
+            DeflateOptions::default(),
+            Some(PyOffer { snct: true, cnct: true, smwb: None, cmwb: Cmwb::Bits(12), mem: Some(9) }),
+            0,
+        ),
+        // Python limits us to a 4 KiB window over context takeover, and we compress everything,
+        // the empty messages too (threshold 0): Python's zlib inflates with exactly that window.
+        (deflate_options(false, false, None, 1, 0), Some(PyOffer { smwb: Some(12), ..PyOffer::python_default() }), 0),
         // Python asks for our full window and resets its own compressor; we compress
         // everything (threshold 0) at level 9.
         (
@@ -646,8 +667,10 @@ fn python_client_long_runs_against_our_server() {
         ),
         // We store (level 0) and reset per message by our own policy.
         (deflate_options(true, false, None, 0, 0), Some(PyOffer::python_default()), 0),
+        // The miniz_oxide engine over Python's defaults, compressing everything.
+        (DeflateOptions { threshold: 0, ..miniz() }, Some(PyOffer::python_default()), 0),
         // No deflate at all.
-        (miniz(), None, 0),
+        (DeflateOptions::default(), None, 0),
     ];
     for (i, (ours, offer, chunk)) in runs.into_iter().enumerate() {
         let server = OurServer::start(Some(ours), chunk);
@@ -767,18 +790,34 @@ fn all_python_server_configs() -> Vec<PyServerCfg> {
 #[test]
 fn our_client_against_every_python_server_config() {
     let server = PyServer::start(&[]);
-    let ours = miniz();
     let configs = all_python_server_configs();
     assert_eq!(configs.len(), 2 * 2 * 8 * 9 + 4);
     let plan = light_plan(7);
-    let mut declined = 0;
-    for cfg in &configs {
-        let want = cfg.answer(&ours);
-        declined += want.is_none() as usize;
-        let got = our_client_run(server.port, &cfg.query(), Some(ours), 0, &plan);
-        assert_eq!(got, want, "answer of {cfg:?}");
+    // zlib-rs offers client_max_window_bits, so a server that requires the offer accepts it,
+    // and only deflate off declines; but a server limiting our window to 8 bits (2 * 2 * 8
+    // configurations, and one that requires the offer) gets a handshake we fail: zlib cannot
+    // write with a 256-byte window, and RFC 7692 §7.1.2.2 allows us no larger one.
+    // miniz_oxide offers no client_max_window_bits: the three servers that require it and
+    // deflate off decline, and no limit on our window is ever answered.
+    for (ours, declines, failures) in [(DeflateOptions::default(), 1, 2 * 2 * 8 + 1), (miniz(), 4, 0)] {
+        let (mut declined, mut failed) = (0, 0);
+        for cfg in &configs {
+            let want = cfg.answer(&ours);
+            let got = try_our_client_run(server.port, &cfg.query(), Some(ours), 0, &plan);
+            if want.as_deref().is_some_and(|a| a.ends_with("; client_max_window_bits=8")) {
+                assert!(
+                    matches!(&got, Err(lowbit_websockets::Error::Negotiation(NegotiationError::Unsupported(_)))),
+                    "{:?} against {cfg:?}: {got:?}",
+                    ours.engine
+                );
+                failed += 1;
+                continue;
+            }
+            declined += want.is_none() as usize;
+            assert_eq!(got.unwrap(), want, "{:?}: answer of {cfg:?}", ours.engine);
+        }
+        assert_eq!((declined, failed), (declines, failures), "{:?}: declined and failed handshakes", ours.engine);
     }
-    assert_eq!(declined, 4, "only require_client_max_window_bits and deflate off decline");
 }
 
 #[test]
@@ -802,10 +841,10 @@ fn our_client_offers_against_python_servers() {
     assert_eq!(n, 2 * 2 * 2 * 9);
     // Command-line defaults (not the query string) configure the server as well.
     let plain = PyServer::start(&["--no-deflate"]);
-    assert_eq!(our_client_run(plain.port, "/", Some(miniz()), 0, &plan), None);
+    assert_eq!(our_client_run(plain.port, "/", Some(DeflateOptions::default()), 0, &plan), None);
     let tuned = PyServer::start(&["--snct", "--smwb", "10", "--mem", "2"]);
     assert_eq!(
-        our_client_run(tuned.port, "/", Some(miniz()), 0, &plan).as_deref(),
+        our_client_run(tuned.port, "/", Some(DeflateOptions::default()), 0, &plan).as_deref(),
         Some("permessage-deflate; server_no_context_takeover; server_max_window_bits=10")
     );
 }
@@ -814,12 +853,12 @@ fn our_client_offers_against_python_servers() {
 fn our_client_long_runs_against_python_server() {
     let server = PyServer::start(&[]);
     let runs: Vec<(PyServerCfg, Option<DeflateOptions>, usize)> = vec![
-        // Python's default server: it compresses with a 4 KiB window, memLevel 5.
-        (PyServerCfg::DEFAULT, Some(miniz()), 64 * 1024),
+        // Python's default server: both sides compress with a 4 KiB window, Python at memLevel 5.
+        (PyServerCfg::DEFAULT, Some(DeflateOptions::default()), 64 * 1024),
         // Full windows, context takeover both ways.
-        (PyServerCfg::NONE, Some(miniz()), 64 * 1024),
+        (PyServerCfg::NONE, Some(DeflateOptions::default()), 64 * 1024),
         // A 512-byte window from Python at memLevel 1, over context takeover.
-        (PyServerCfg { smwb: Some(9), mem: Some(1), ..PyServerCfg::NONE }, Some(miniz()), 16 * 1024),
+        (PyServerCfg { smwb: Some(9), mem: Some(1), ..PyServerCfg::NONE }, Some(DeflateOptions::default()), 16 * 1024),
         // No context takeover either way, asked by us; we compress everything at level 9.
         (
             PyServerCfg { mem: Some(9), ..PyServerCfg::NONE },
@@ -832,6 +871,9 @@ fn our_client_long_runs_against_python_server() {
             Some(deflate_options(false, false, None, 0, 0)),
             64 * 1024,
         ),
+        // The miniz_oxide engine against Python's default server (which then leaves our window
+        // alone: miniz_oxide does not offer client_max_window_bits).
+        (PyServerCfg::DEFAULT, Some(miniz()), 64 * 1024),
         // No deflate.
         (PyServerCfg::NONE, None, 64 * 1024),
     ];

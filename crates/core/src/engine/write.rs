@@ -319,6 +319,13 @@ impl Deflate {
     fn compress(&mut self, data: &[u8], z: &mut Vec<u8>, end_of_message: bool) -> Result<()> {
         self.compressor.compress(data, z)?;
         if end_of_message {
+            // Even an empty message compresses to an empty block. Nothing at all (a compressor
+            // breaking its contract, as zlib-rs once did after a sync flush) would have the peer
+            // restore the tail onto nothing and read a broken stored block that corrupts its
+            // stream: fail here, before anything goes out, instead.
+            if z.is_empty() {
+                return Err(Error::Io(io::Error::other("deflate engine wrote nothing for the end of a message")));
+            }
             if z.ends_with(&SYNC_TAIL) {
                 z.truncate(z.len() - SYNC_TAIL.len());
             }
@@ -378,6 +385,33 @@ mod tests {
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
         }
+    }
+
+    /// A compressor that writes nothing for an empty message, as zlib-rs did after a sync flush.
+    struct Silent;
+
+    impl Compressor for Silent {
+        fn compress(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
+            if !input.is_empty() {
+                crate::deflate::MinizCompressor::new(1).compress(input, out)?;
+            }
+            Ok(())
+        }
+        fn reset(&mut self) {}
+    }
+
+    #[test]
+    fn a_compressor_writing_nothing_for_a_message_is_an_error_before_the_wire() {
+        let cfg = DeflateConfig { threshold: 0, ..DeflateConfig::default() };
+        let mut w = Writer::new(&Config::new(Role::Server));
+        w.set_deflate(Some(&cfg), Some(Box::new(Silent)));
+        let mut sink = Vec::new();
+        w.write_message(&mut sink, OpCode::Text, b"hello").unwrap();
+        let sent = sink.len();
+        assert!(matches!(w.write_message(&mut sink, OpCode::Text, b""), Err(Error::Io(_))));
+        let mut r = io::empty();
+        assert!(matches!(w.stream_message(&mut sink, OpCode::Binary, 0, 100, &mut r), Err(Error::Io(_))));
+        assert_eq!(sink.len(), sent, "nothing of the empty messages went out");
     }
 
     #[test]
