@@ -208,3 +208,102 @@ async fn interop_with_fastwebsockets_in_both_roles() {
         assert_eq!(peer.await.unwrap(), b"\x0f\xa1bye", "{our_role:?}");
     }
 }
+
+/// An echo server on the current runtime: accept_async, then echo until the close or an error.
+async fn spawn_echo_server() -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let opts = lowbit_websockets::AcceptOptions::default();
+                let Ok((mut conn, _)) = lowbit_websockets::accept_async(stream, &opts).await else { return };
+                let mut buf = Vec::new();
+                while let Ok((op, payload)) = conn.read_message(&mut buf).await {
+                    if op == OpCode::Close || conn.write_message(op, payload).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// A client of the echo server at `addr`.
+async fn client(addr: std::net::SocketAddr) -> AsyncConn<TcpStream> {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let opts = lowbit_websockets::ConnectOptions {
+        request: lowbit_websockets::handshake::ClientOptions::new(addr.to_string()),
+        ..Default::default()
+    };
+    lowbit_websockets::connect_async(stream, &opts).await.unwrap().0
+}
+
+/// Everything on one thread: misbehaving peers (a reader that never reads while it is sent
+/// megabytes, a stall mid-frame, garbage, a hang-up mid-frame, a flood of empty fragments)
+/// must not keep a well-behaved client on the same thread from its echoes.
+#[tokio::test(flavor = "current_thread")]
+async fn bad_peers_never_stall_the_others_on_the_same_thread() {
+    let addr = spawn_echo_server().await;
+    let mut encoder = lowbit_websockets::Encoder::new(Role::Client);
+
+    // A slow reader: sends 16 MiB of echoes it never reads, so the server's writes block.
+    let mut slow = client(addr).await;
+    let slow_sender = tokio::spawn(async move {
+        let big = vec![7u8; 1 << 20];
+        for _ in 0..16 {
+            if slow.write_message(OpCode::Binary, &big).await.is_err() {
+                break;
+            }
+        }
+        slow // kept open, never read
+    });
+    // A stall mid-frame: a header announcing 1000 bytes, then 10 of them, then nothing.
+    let mut stalled = client(addr).await.into_inner();
+    let mut half = Vec::new();
+    encoder.encode_frame(true, 0, OpCode::Binary, &[1; 1000], &mut half).unwrap();
+    stalled.write_all(&half[..20]).await.unwrap();
+    // Garbage after the upgrade, and a hang-up mid-frame.
+    let mut garbage = client(addr).await.into_inner();
+    garbage.write_all(&[0xff; 4096]).await.unwrap();
+    let mut vanishing = client(addr).await.into_inner();
+    vanishing.write_all(&half[..500]).await.unwrap();
+    drop(vanishing);
+    // A flood of empty continuation frames after a first fragment, sent as fast as it goes.
+    let mut flood = client(addr).await.into_inner();
+    let flooder = tokio::spawn(async move {
+        let mut encoder = lowbit_websockets::Encoder::new(Role::Client);
+        let mut wire = Vec::new();
+        encoder.encode_frame(false, 0, OpCode::Binary, b"x", &mut wire).unwrap();
+        flood.write_all(&wire).await.unwrap();
+        wire.clear();
+        for _ in 0..4096 {
+            encoder.encode_frame(false, 0, OpCode::Continuation, b"", &mut wire).unwrap();
+        }
+        for _ in 0..200 {
+            if flood.write_all(&wire).await.is_err() {
+                break;
+            }
+        }
+        flood
+    });
+
+    // Meanwhile a good client gets every echo. The timeout only turns a stall into a failure
+    // instead of a hang; it is far above what the echoes take.
+    let mut good = client(addr).await;
+    let echoes = async {
+        let mut buf = Vec::new();
+        for i in 0..500u32 {
+            let msg = i.to_be_bytes().repeat(64);
+            good.write_message(OpCode::Binary, &msg).await.unwrap();
+            let (_, got) = good.read_message(&mut buf).await.unwrap();
+            assert_eq!(got, &msg[..]);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), echoes).await.expect("the good client was stalled");
+    drop((stalled, garbage));
+    drop(flooder.await.unwrap());
+    drop(slow_sender.await.unwrap());
+}
