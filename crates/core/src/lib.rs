@@ -54,6 +54,10 @@ pub mod tcp;
 pub mod upgrade;
 pub mod utf8;
 
+#[cfg(feature = "axum")]
+pub use async_conn::axum;
+#[cfg(feature = "hyper")]
+pub use async_conn::hyper;
 #[cfg(feature = "tokio")]
 pub use async_conn::{AsyncConn, AsyncConnReader, AsyncConnWriter, accept_async, accept_async_with, connect_async};
 pub use close::{CloseCode, CloseFrame};
