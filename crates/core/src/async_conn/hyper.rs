@@ -250,7 +250,10 @@ mod tests {
         let req = request("13");
         let head = request_head(req.method(), req.uri(), req.version(), req.headers());
         let (parsed, used) = crate::handshake::parse_request(&head).unwrap().unwrap();
-        assert_eq!((parsed.path(), parsed.host(), parsed.key(), used), ("/chat?room=1", "example.com", KEY, head.len()));
+        assert_eq!(
+            (parsed.path(), parsed.host(), parsed.key(), used),
+            ("/chat?room=1", "example.com", KEY, head.len())
+        );
     }
 
     #[test]
