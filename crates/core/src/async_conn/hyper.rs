@@ -2,10 +2,10 @@
 //! as an `http::Response`, and a future of the upgraded [`AsyncConn`].
 //!
 //! hyper has already parsed the head, so nothing is read here: the head is written back as
-//! HTTP/1.1 bytes and handed to core's [`server_step`](crate::upgrade::server_step), which
-//! checks it, computes the accept key, picks the subprotocol and negotiates permessage-deflate
-//! exactly as for [`accept_async`](crate::accept_async); its answer (the 101, or the 4xx/5xx
-//! that refuses) is turned back into a `Response`. No WebSocket rule lives in this module.
+//! HTTP/1.1 bytes and handed to core's [`server_step`], which checks it, computes the accept
+//! key, picks the subprotocol and negotiates permessage-deflate exactly as for
+//! [`accept_async`](crate::accept_async); its answer (the 101, or the 4xx/5xx that refuses) is
+//! turned back into a `Response`. No WebSocket rule lives in this module.
 //!
 //! Serve the connection with `.with_upgrades()`, or hyper never hands the stream over.
 //!
@@ -108,7 +108,9 @@ pub(super) fn answer(
 ) -> Result<(Response<Body>, Upgrading), Refused> {
     let (response, accepted) = match server_step(head, opts, hook) {
         Step::Done { response, result, .. } => (response, result),
-        Step::Refused { response, error } => return Err(Refused { response: to_response(&response), error }),
+        Step::Refused { response, error } => {
+            return Err(Refused { response: Box::new(to_response(&response)), error });
+        }
         // `request_head` always ends the head; should it not, the fault is ours.
         Step::NeedMore => return Err(Refused::new(HandshakeError::InvalidArgument("request head is incomplete"))),
     };
@@ -188,7 +190,8 @@ impl fmt::Debug for Upgrading {
 /// `Sec-WebSocket-Version: 13` with a 426, and a plain-text reason).
 #[derive(Debug)]
 pub struct Refused {
-    response: Response<Body>,
+    // Boxed: a refusal is the rare path, and it keeps `upgrade`'s `Result` small.
+    response: Box<Response<Body>>,
     error: HandshakeError,
 }
 
@@ -196,7 +199,7 @@ impl Refused {
     fn new(error: HandshakeError) -> Self {
         let mut response = Vec::new();
         error.write_rejection(&mut response);
-        Self { response: to_response(&response), error }
+        Self { response: Box::new(to_response(&response)), error }
     }
 
     /// Why the request was refused.
@@ -206,7 +209,7 @@ impl Refused {
 
     /// The response to return from the service.
     pub fn into_response(self) -> Response<Body> {
-        self.response
+        *self.response
     }
 }
 
