@@ -277,6 +277,18 @@ mod tests {
         assert_eq!(e.into_response().status(), 500);
     }
 
+    /// hyper also parses HTTP/2 and HTTP/1.0 requests; core refuses both (RFC 6455 needs
+    /// HTTP/1.1), whatever version string http spells.
+    #[test]
+    fn other_http_versions_are_refused_by_core() {
+        for (version, status) in [(Version::HTTP_2, 400), (Version::HTTP_10, 505), (Version::HTTP_3, 400)] {
+            let mut req = request("13");
+            *req.version_mut() = version;
+            let e = upgrade(&mut req, &AcceptOptions::default()).unwrap_err();
+            assert_eq!(e.into_response().status(), status, "{version:?}");
+        }
+    }
+
     #[test]
     fn core_responses_become_http_responses() {
         let mut bytes = Vec::new();
