@@ -29,6 +29,10 @@
 //! # }
 //! ```
 
+#[cfg(feature = "axum")]
+pub mod axum;
+#[cfg(feature = "hyper")]
+pub mod hyper;
 mod io;
 mod split;
 mod upgrade;

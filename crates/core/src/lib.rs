@@ -21,6 +21,10 @@
 //!  drivers   conn::Conn       blocking, the Go package's API: a read loop over the engine's
 //!                             halves, writing answers and large payloads straight to the stream
 //!            upgrade          accept / connect: the blocking handshake, then a Conn
+//!            async_conn       AsyncConn on tokio (feature `tokio`), accept_async /
+//!                             connect_async; hyper::upgrade (feature `hyper`) and
+//!                             axum::WebSocketUpgrade (feature `axum`) answer a request hyper
+//!                             parsed with the same upgrade step
 //!            faces            the component (Conn over wasi:io), Node and Deno (Session fed by
 //!                             their sockets): they convert types and move bytes
 //! ```
@@ -54,6 +58,10 @@ pub mod tcp;
 pub mod upgrade;
 pub mod utf8;
 
+#[cfg(feature = "axum")]
+pub use async_conn::axum;
+#[cfg(feature = "hyper")]
+pub use async_conn::hyper;
 #[cfg(feature = "tokio")]
 pub use async_conn::{AsyncConn, AsyncConnReader, AsyncConnWriter, accept_async, accept_async_with, connect_async};
 pub use close::{CloseCode, CloseFrame};

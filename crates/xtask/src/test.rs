@@ -85,17 +85,27 @@ mod tests {
     use super::STEPS;
     use crate::util::Ctx;
 
-    /// The README's Rust blocks are the readme example's files, so they compile and run.
+    /// The README's Rust blocks are the readme examples' files, in order, so they compile
+    /// and run: the blocking server and client, then the hyper and axum servers.
     #[test]
     fn readme_code_is_the_example() {
         let root = Ctx::new().root;
         let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
         let blocks: Vec<&str> =
             readme.split("```rust\n").skip(1).map(|rest| rest.split("```").next().unwrap()).collect();
-        let example = root.join("crates/core/examples/readme");
-        let files: Vec<String> =
-            ["server.rs", "client.rs"].iter().map(|f| std::fs::read_to_string(example.join(f)).unwrap()).collect();
-        assert_eq!(blocks, files, "README.md's Rust blocks differ from {}/{{server,client}}.rs", example.display());
+        let files = [
+            ("readme", "server.rs"),
+            ("readme", "client.rs"),
+            ("readme-async", "with_hyper.rs"),
+            ("readme-async", "with_axum.rs"),
+        ];
+        let files: Vec<String> = files
+            .iter()
+            .map(|(example, file)| {
+                std::fs::read_to_string(root.join("crates/core/examples").join(example).join(file)).unwrap()
+            })
+            .collect();
+        assert_eq!(blocks, files, "README.md's Rust blocks differ from crates/core/examples/{{readme,readme-async}}/");
     }
 
     #[test]

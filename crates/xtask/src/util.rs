@@ -63,8 +63,9 @@ impl Ctx {
 }
 
 /// The features every build and test of the workspace turns on, so that tests and examples
-/// share one build: the core crate's async face.
-pub const ALL_FEATURES: [&str; 2] = ["--features", "lowbit-websockets/tokio"];
+/// share one build: the core crate's async face with its hyper and axum upgrade helpers.
+pub const ALL_FEATURES: [&str; 2] =
+    ["--features", "lowbit-websockets/tokio,lowbit-websockets/hyper,lowbit-websockets/axum"];
 
 /// Runs `cmd` with inherited stdio, echoing it first; fails unless it exits with 0.
 pub fn run(cmd: &mut Command) -> Result {

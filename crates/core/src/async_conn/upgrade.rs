@@ -34,9 +34,20 @@ pub async fn accept_async_with<S: AsyncRead + AsyncWrite + Unpin>(
         server_step(buf, opts, |req| hook.take().and_then(|hook| hook(req)))
     })
     .await?;
-    let mut conn = AsyncConn::with_early_data(stream, Config { role: Role::Server, ..opts.config }, &accepted.leftover);
+    Ok((server_conn(stream, opts.config, &accepted), accepted))
+}
+
+/// The server connection an accepted upgrade calls for: `config`'s limits in the server role,
+/// deflate as negotiated, and the bytes read past the request first. Every server-side
+/// driver (this one, the hyper and axum helpers) makes its connection here.
+pub(super) fn server_conn<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    config: Config,
+    accepted: &Accepted,
+) -> AsyncConn<S> {
+    let mut conn = AsyncConn::with_early_data(stream, Config { role: Role::Server, ..config }, &accepted.leftover);
     conn.set_deflate(accepted.deflate.as_ref(), None);
-    Ok((conn, accepted))
+    conn
 }
 
 /// Runs the client handshake on `stream` and returns the connection, with deflate configured
