@@ -1,5 +1,6 @@
 //! The project's task runner: `cargo xtask <command>` (an alias in `.cargo/config.toml`).
-//! Dependency-free apart from the crate itself, so it builds wherever the crate builds.
+//! Its dependencies beyond the crate itself are tokio and libc, for the load generator of
+//! `bench`: it builds wherever the crate builds on Linux.
 
 mod autobahn;
 mod bench;
