@@ -276,6 +276,14 @@ pub struct Sample {
     pub cpu: Option<CpuUse>,
 }
 
+impl Sample {
+    /// The server's CPU time per echo, in µs: its efficiency, which the throughput does not
+    /// show when the generator is the one at 100 %.
+    pub fn server_micros(&self) -> Option<f64> {
+        self.cpu.filter(|_| self.rate > 0.0).map(|c| c.server / 100.0 / self.rate * 1e6)
+    }
+}
+
 /// Samples by (connections, index in the targets run, message size).
 pub type Samples = BTreeMap<(usize, usize, usize), Vec<Sample>>;
 
@@ -304,11 +312,10 @@ pub fn run(args: &[String]) -> Result {
         None if opts.pin => println!("(not pinned: fewer than 2 CPUs, or no taskset)"),
         None => {}
     }
-    let corpus = load::corpus();
     let machine = Machine::describe();
-
-    let samples = measure_load(&ctx, &opts, &targets, pins, &corpus)?;
-    let footprints = if opts.rss > 0 { measure_rss(&ctx, &opts, &targets, pins, &corpus)? } else { Vec::new() };
+    let bench = Bench { ctx: &ctx, opts: &opts, targets: &targets, pins, corpus: load::corpus() };
+    let samples = bench.load()?;
+    let footprints = if opts.rss > 0 { bench.rss()? } else { Vec::new() };
 
     let run = report::Run { args, opts: &opts, machine: &machine, targets: &targets, pinned: pins.is_some() };
     let section = report::render(&run, &samples, &footprints);
@@ -363,97 +370,96 @@ fn build(ctx: &Ctx, opts: &Options) -> Result<Vec<&'static Target>> {
     Ok(targets)
 }
 
-/// The load scenarios, in alternating rounds.
-fn measure_load(
-    ctx: &Ctx,
-    opts: &Options,
-    targets: &[&Target],
+/// What every measurement needs.
+struct Bench<'a> {
+    ctx: &'a Ctx,
+    opts: &'a Options,
+    targets: &'a [&'static Target],
+    /// The server's CPU and the generator's.
     pins: Option<(usize, usize)>,
-    corpus: &Arc<Vec<u8>>,
-) -> Result<Samples> {
-    let servers: Vec<Server> = targets.iter().map(|t| t.start(ctx, pins.map(|p| p.0))).collect::<Result<_>>()?;
-    println!(
-        "\n==> {} s per scenario after {} s of warm-up, {} round(s), {} generator thread(s)",
-        opts.duration.as_secs_f64(),
-        opts.warmup.as_secs_f64(),
-        opts.rounds,
-        opts.threads
-    );
-    let mut samples = Samples::new();
-    for round in 1..=opts.rounds {
-        // Alternating (connections by connections, size by size, server by server) so that a
-        // burst of noise from other work on the machine is spread over the servers rather
-        // than landing on one.
-        for &connections in &opts.connections {
-            for size in SIZES.into_iter().filter(|s| opts.sizes.contains(s)) {
-                for (ti, (target, server)) in targets.iter().zip(&servers).enumerate() {
-                    if !target.sizes.contains(&size) {
-                        continue;
+    corpus: Arc<Vec<u8>>,
+}
+
+impl Bench<'_> {
+    fn start(&self, target: &Target) -> Result<Server> {
+        target.start(self.ctx, self.pins.map(|p| p.0))
+    }
+
+    fn plan(&self, server: &Server, connections: usize, deflate: bool) -> Plan {
+        Plan { addr: server.addr, connections, threads: self.opts.threads, cpu: self.pins.map(|p| p.1), deflate }
+    }
+
+    /// The load scenarios, in alternating rounds.
+    fn load(&self) -> Result<Samples> {
+        let (opts, targets, corpus) = (self.opts, self.targets, &self.corpus);
+        let servers: Vec<Server> = targets.iter().map(|t| self.start(t)).collect::<Result<_>>()?;
+        println!(
+            "\n==> {} s per scenario after {} s of warm-up, {} round(s), {} generator thread(s)",
+            opts.duration.as_secs_f64(),
+            opts.warmup.as_secs_f64(),
+            opts.rounds,
+            opts.threads
+        );
+        let mut samples = Samples::new();
+        for round in 1..=opts.rounds {
+            // Alternating (connections by connections, size by size, server by server) so that a
+            // burst of noise from other work on the machine is spread over the servers rather
+            // than landing on one.
+            for &connections in &opts.connections {
+                for size in SIZES.into_iter().filter(|s| opts.sizes.contains(s)) {
+                    for (ti, (target, server)) in targets.iter().zip(&servers).enumerate() {
+                        if !target.sizes.contains(&size) {
+                            continue;
+                        }
+                        let scenario = Load {
+                            plan: self.plan(server, connections, target.deflate),
+                            server_pid: server.pid(),
+                            size,
+                            warmup: opts.warmup,
+                            duration: opts.duration,
+                        };
+                        let what = format!("{} {} × {connections}", target.label, report::size_label(size));
+                        let outcome = load::run(&scenario, corpus).map_err(|e| format!("{what}: {e}"))?;
+                        let sample = Sample {
+                            rate: outcome.rate(),
+                            p50: outcome.latency.quantile(0.50),
+                            p99: outcome.latency.quantile(0.99),
+                            cpu: outcome.cpu,
+                        };
+                        println!("round {round}: {what:<34} {}", report::sample_line(&sample));
+                        samples.entry((connections, ti, size)).or_default().push(sample);
                     }
-                    let scenario = Load {
-                        plan: Plan {
-                            addr: server.addr,
-                            connections,
-                            threads: opts.threads,
-                            cpu: pins.map(|p| p.1),
-                            deflate: target.deflate,
-                        },
-                        server_pid: server.pid(),
-                        size,
-                        warmup: opts.warmup,
-                        duration: opts.duration,
-                    };
-                    let what = format!("{} {} × {connections}", target.label, report::size_label(size));
-                    let outcome = load::run(&scenario, corpus).map_err(|e| format!("{what}: {e}"))?;
-                    let sample = Sample {
-                        rate: outcome.rate(),
-                        p50: outcome.latency.quantile(0.50),
-                        p99: outcome.latency.quantile(0.99),
-                        cpu: outcome.cpu,
-                    };
-                    println!("round {round}: {what:<34} {}", report::sample_line(&sample));
-                    samples.entry((connections, ti, size)).or_default().push(sample);
                 }
             }
         }
-    }
-    for (target, server) in targets.iter().zip(&servers) {
-        let (count, first) = server.errors();
-        if count > 0 {
-            println!("{} wrote {count} line(s) to stderr, first: {first:?}", target.label);
+        for (target, server) in targets.iter().zip(&servers) {
+            let (count, first) = server.errors();
+            if count > 0 {
+                println!("{} wrote {count} line(s) to stderr, first: {first:?}", target.label);
+            }
         }
+        Ok(samples)
     }
-    Ok(samples)
-}
 
-/// The memory test, on a fresh server per target (without deflate: its compressors are the
-/// size of the window whichever server holds them).
-fn measure_rss(
-    ctx: &Ctx,
-    opts: &Options,
-    targets: &[&Target],
-    pins: Option<(usize, usize)>,
-    corpus: &Arc<Vec<u8>>,
-) -> Result<Vec<(usize, rss::Footprint)>> {
-    println!("\n==> memory: {} idle connections per server", opts.rss);
-    let mut footprints = Vec::new();
-    for (ti, target) in targets.iter().enumerate().filter(|(_, t)| !t.deflate) {
-        let server = target.start(ctx, pins.map(|p| p.0))?;
-        let plan = Plan {
-            addr: server.addr,
-            connections: opts.rss,
-            threads: opts.threads,
-            cpu: pins.map(|p| p.1),
-            deflate: false,
-        };
-        let footprint = rss::run(&plan, server.pid(), corpus).map_err(|e| format!("{} memory: {e}", target.label))?;
-        println!(
-            "{:<24} {:>8.1} KiB per connection, {:>8.1} KiB after one 1 KiB echo each",
-            target.label,
-            footprint.cold / 1024.0,
-            footprint.warm / 1024.0
-        );
-        footprints.push((ti, footprint));
+    /// The memory test, on a fresh server per target (without deflate: its compressors are the
+    /// size of the window whichever server holds them).
+    fn rss(&self) -> Result<Vec<(usize, rss::Footprint)>> {
+        let opts = self.opts;
+        println!("\n==> memory: {} idle connections per server", opts.rss);
+        let mut footprints = Vec::new();
+        for (ti, target) in self.targets.iter().enumerate().filter(|(_, t)| !t.deflate) {
+            let server = self.start(target)?;
+            let plan = self.plan(&server, opts.rss, false);
+            let footprint =
+                rss::run(&plan, server.pid(), &self.corpus).map_err(|e| format!("{} memory: {e}", target.label))?;
+            println!(
+                "{:<24} {:>8.1} KiB per connection, {:>8.1} KiB after one 1 KiB echo each",
+                target.label,
+                footprint.cold / 1024.0,
+                footprint.warm / 1024.0
+            );
+            footprints.push((ti, footprint));
+        }
+        Ok(footprints)
     }
-    Ok(footprints)
 }

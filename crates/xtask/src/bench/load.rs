@@ -19,12 +19,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::hist::Histogram;
-use super::swarm::{Plan, STOP, Swarm};
+use super::swarm::{Plan, START, STOP, Swarm};
 use super::sys::{CpuSample, CpuUse};
 
-/// The phase after warm-up. Before it (in [`super::swarm::START`]) connections echo uncounted, while the
-/// others connect and during the warm-up.
-const MEASURE: u8 = 1;
+/// Echoing, uncounted. Connections wait for it idle (in [`START`]) until all are upgraded:
+/// echoes during the upgrades would starve a thread-per-connection server's accept loop.
+const WARMUP: u8 = 1;
+const MEASURE: u8 = 2;
 /// Generous: on one core a blocking server spawns 10,000 threads to take the upgrades.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -82,6 +83,7 @@ pub fn run(load: &Load, corpus: &Arc<Vec<u8>>) -> Result<Outcome, String> {
     let swarm = Swarm::start(&load.plan, async move |client, peer| {
         // Connections start at different places in the corpus.
         let mut offset = (peer.index * 4099) % (corpus.len() - size);
+        peer.leave(START).await;
         while peer.shared.phase() != STOP {
             let payload = &corpus[offset..offset + size];
             let sent_at = Instant::now();
@@ -98,6 +100,7 @@ pub fn run(load: &Load, corpus: &Arc<Vec<u8>>) -> Result<Outcome, String> {
         Ok(())
     })?;
     swarm.wait_for(load.plan.connections, CONNECT_TIMEOUT)?;
+    swarm.set_phase(WARMUP);
     let window = swarm.sleep(load.warmup).then(|| {
         let before = CpuSample::take(load.server_pid);
         swarm.set_phase(MEASURE);

@@ -25,7 +25,8 @@ pub fn sample_line(x: &Sample) -> String {
     let cpu = x.cpu.map_or_else(String::new, |c| {
         format!("CPU: generator {:.0} %, server {:.0} %, other {:.0} %", c.generator, c.server, c.other)
     });
-    format!("{:>10} msgs/s  p50 {:>9}  p99 {:>9}  {cpu}", thousands(x.rate), micros(x.p50), micros(x.p99))
+    let per_echo = x.server_micros().map_or_else(String::new, |us| format!(", {us:.1} µs per echo"));
+    format!("{:>10} msgs/s  p50 {:>9}  p99 {:>9}  {cpu}{per_echo}", thousands(x.rate), micros(x.p50), micros(x.p99))
 }
 
 /// The round with the most messages/s: noise from other work only ever lowers throughput,
@@ -82,9 +83,9 @@ pub fn render(run: &Run, samples: &Samples, footprints: &[(usize, Footprint)]) -
 fn table(s: &mut String, targets: &[&Target], samples: &Samples, n: usize) {
     let _ = writeln!(
         s,
-        "| server | message | msgs/s | msgs/s range | p50 latency | p99 latency | CPU generator | CPU server | CPU other |"
+        "| server | message | msgs/s | msgs/s range | p50 latency | p99 latency | CPU generator | CPU server | CPU other | server CPU per echo |"
     );
-    let _ = writeln!(s, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let _ = writeln!(s, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     let mut noisy = Vec::new();
     for size in SIZES {
         for (ti, t) in targets.iter().enumerate() {
@@ -99,7 +100,7 @@ fn table(s: &mut String, targets: &[&Target], samples: &Samples, n: usize) {
             }
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {}–{} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {}–{} | {} | {} | {} | {} | {} | {} |",
                 t.label,
                 size_label(size),
                 thousands(x.rate),
@@ -110,6 +111,7 @@ fn table(s: &mut String, targets: &[&Target], samples: &Samples, n: usize) {
                 cpu(|c| c.generator),
                 cpu(|c| c.server),
                 cpu(|c| c.other),
+                x.server_micros().map_or_else(|| "?".to_owned(), |us| format!("{us:.2} µs")),
             );
         }
     }
@@ -138,7 +140,13 @@ fn ratios(s: &mut String, targets: &[&Target], samples: &Samples, n: usize) {
         let cells: Vec<String> = sizes
             .iter()
             .map(|&size| match (best_of(ti, size), best_of(bi, size)) {
-                (Some(x), Some(b)) => format!("{:.2}× / {:.2}×", x.rate / b.rate, x.p99 as f64 / b.p99 as f64),
+                (Some(x), Some(b)) => {
+                    let cpu = match (x.server_micros(), b.server_micros()) {
+                        (Some(ours), Some(theirs)) if theirs > 0.0 => format!(" / {:.2}×", ours / theirs),
+                        _ => " / ?".to_owned(),
+                    };
+                    format!("{:.2}× / {:.2}×{cpu}", x.rate / b.rate, x.p99 as f64 / b.p99 as f64)
+                }
                 _ => "–".to_owned(),
             })
             .collect();
@@ -150,7 +158,12 @@ fn ratios(s: &mut String, targets: &[&Target], samples: &Samples, n: usize) {
         return;
     }
     let labels: Vec<String> = sizes.iter().map(|&size| size_label(size)).collect();
-    let _ = writeln!(s, "Against {}: msgs/s (higher is better) / p99 latency (lower is better).\n", base.label);
+    let _ = writeln!(
+        s,
+        "Against {}: msgs/s (higher is better) / p99 latency (lower is better) / server CPU per \
+         echo (lower is better).\n",
+        base.label
+    );
     let _ = writeln!(s, "| server | {} |", labels.join(" | "));
     let _ = writeln!(s, "| --- |{}", " ---: |".repeat(sizes.len()));
     let _ = writeln!(s, "{rows}");
@@ -232,7 +245,11 @@ fn notes(s: &mut String, run: &Run) {
             run.machine.cores * 100,
             if run.pinned {
                 "When the generator's column nears 100 %, the generator, not the server, limits \
-                 that row."
+                 that row's throughput: on loopback the generator does the same kernel work per \
+                 echo as the server (a `write` and a `read`, and the sender runs the receiver's \
+                 TCP input path), which is most of either side's CPU. Then the server CPU per \
+                 echo (its CPU time in the window over the echoes) is what still tells servers \
+                 apart."
             } else {
                 "Unpinned, every cycle the generator spends is one the server does not get."
             }
