@@ -50,3 +50,17 @@ pub fn run(plan: &Plan, pid: u32, corpus: &Arc<Vec<u8>>) -> Result<Footprint, St
     let per_connection = |after: u64| (after as f64 - before as f64) / n as f64;
     Ok(Footprint { cold: per_connection(cold), warm: per_connection(warm) })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::load::{corpus, tests::echo_server};
+    use super::*;
+
+    /// The phases (upgrade, hold, one echo each, close) on this process's own RSS.
+    #[test]
+    fn connections_are_held_then_echo_once_then_close() {
+        let plan = Plan { addr: echo_server(false), connections: 30, threads: 1, cpu: None, deflate: false };
+        let footprint = run(&plan, std::process::id(), &corpus()).unwrap();
+        assert!(footprint.cold.is_finite() && footprint.warm.is_finite());
+    }
+}
