@@ -136,7 +136,8 @@ fn ratios(s: &mut String, targets: &[&Target], samples: &Samples, n: usize) {
     let best_of = |ti: usize, size: usize| samples.get(&(n, ti, size)).and_then(|v| best(v));
     let sizes: Vec<usize> = SIZES.into_iter().filter(|&size| best_of(bi, size).is_some()).collect();
     let mut rows = String::new();
-    for (ti, t) in targets.iter().enumerate().filter(|&(ti, _)| ti != bi) {
+    // Deflate rows are left out: no peer has permessage-deflate to hold them against.
+    for (ti, t) in targets.iter().enumerate().filter(|&(ti, t)| ti != bi && !t.deflate) {
         let cells: Vec<String> = sizes
             .iter()
             .map(|&size| match (best_of(ti, size), best_of(bi, size)) {
@@ -158,11 +159,13 @@ fn ratios(s: &mut String, targets: &[&Target], samples: &Samples, n: usize) {
         return;
     }
     let labels: Vec<String> = sizes.iter().map(|&size| size_label(size)).collect();
-    let _ = writeln!(
+    para(
         s,
-        "Against {}: msgs/s (higher is better) / p99 latency (lower is better) / server CPU per \
-         echo (lower is better).\n",
-        base.label
+        &format!(
+            "Against {}: msgs/s (higher is better) / p99 latency (lower is better) / server CPU \
+             per echo (lower is better).",
+            base.label
+        ),
     );
     let _ = writeln!(s, "| server | {} |", labels.join(" | "));
     let _ = writeln!(s, "| --- |{}", " ---: |".repeat(sizes.len()));
@@ -325,6 +328,7 @@ fn thousands(v: f64) -> String {
 fn micros(nanos: u64) -> String {
     let us = nanos as f64 / 1000.0;
     match us {
+        u if u >= 1e6 => format!("{:.2} s", u / 1e6),
         u if u >= 1000.0 => format!("{:.2} ms", u / 1000.0),
         u if u >= 100.0 => format!("{u:.0} µs"),
         u => format!("{u:.1} µs"),
@@ -365,6 +369,7 @@ mod tests {
         assert_eq!(micros(85_300), "85.3 µs");
         assert_eq!(micros(412_000), "412 µs");
         assert_eq!(micros(2_425_000), "2.42 ms");
+        assert_eq!(micros(1_048_580_000), "1.05 s");
         assert_eq!(size_label(16384), "16 KiB");
         assert_eq!(size_label(20), "20 B");
     }
