@@ -1,30 +1,52 @@
 //! `cargo xtask bench`: the loopback load test ([`run`]), and the criterion benches of the core
 //! crate ([`run_benches`], `cargo bench -p lowbit-websockets`).
 //!
-//! The load test starts our echo server (`crates/core/examples/echo-server.rs`, as shipped)
-//! and a tungstenite echo server of the same shape (`tungstenite-echo-server.rs`: thread per
-//! connection, blocking, TCP_NODELAY) as release-built child processes, and drives each with
-//! the same generator ([`load`]): 100 connections in a closed loop echoing 20 B and 16 KiB
-//! binary messages. It reports messages/s and round-trip latency (p50, p99) per server and
-//! size, the ratio ours/tungstenite, and the CPU that the generator, the server and everything
-//! else used meanwhile; the table is printed and written into the "Loopback load test" section
-//! of BENCHMARKS.md. When the echo server takes `--deflate`, a third scenario runs it with
-//! permessage-deflate (ours only: tungstenite has no permessage-deflate).
+//! The load test starts echo servers as release-built child processes and drives each with
+//! the same event-driven generator ([`load`], over [`swarm`] and [`client`]):
+//!
+//! - `async`: ours on tokio (`crates/core/examples/async-echo-server.rs --threads 1`, one
+//!   current-thread runtime), when that example exists; `async-deflate` is it with `--deflate`;
+//! - `fastwebsockets` and `tokio-tungstenite`: the same shape over those libraries
+//!   (`crates/bench-peers`);
+//! - `lowbit` and `tungstenite`: the blocking thread-per-connection servers
+//!   (`echo-server.rs`, `tungstenite-echo-server.rs`); `deflate` is ours with `--deflate`.
+//!
+//! Each scenario is N connections (100 and 10,000 by default) in a closed loop, one message in
+//! flight each, with binary messages of 20 B, 1 KiB, 16 KiB and 64 KiB. The server is pinned
+//! to one core and the generator to another (`taskset`, `sched_setaffinity`). Rounds alternate
+//! over the scenarios; the report gives the best round's messages/s and latency (p50, p99),
+//! the range over rounds, the CPU the generator, the server and everything else used, and
+//! ratios against fastwebsockets (or, without it, tungstenite). Then the memory test ([`rss`]):
+//! 10,000 idle upgraded connections on a fresh server, its RSS growth per connection, cold and
+//! after one 1 KiB echo each. The tables are printed and written into the "Loopback load test"
+//! section of BENCHMARKS.md ([`report`]).
 //!
 //! ```text
 //! cargo xtask bench [--quick] [--duration SECS] [--warmup SECS] [--rounds N]
-//!                   [--connections N] [--only SERVER] [--size BYTES] [--write | --no-write]
+//!                   [--connections N[,N...]] [--only SERVER[,SERVER...]] [--size BYTES[,BYTES...]]
+//!                   [--threads N] [--no-pin] [--rss N] [--write | --no-write]
 //! ```
+//!
+//! To add a server: a [`Target`] in [`TARGETS`] whose executable prints `listening on ADDR`
+//! and takes `--addr HOST:PORT`.
 
+mod client;
 mod hist;
 mod load;
+mod os;
+mod report;
+mod rss;
+mod swarm;
 mod sys;
 
-use std::fmt::Write as _;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::util::{Ctx, Result, run as run_command};
 use load::Load;
+use swarm::Plan;
 use sys::{CpuUse, Machine, Server};
 
 /// Runs the core benches; `args` go to the bench harness (e.g. a filter).
@@ -39,29 +61,45 @@ pub fn run_benches(ctx: &Ctx, args: &[String]) -> Result {
     Ok(())
 }
 
-const COMMAND: &str = "cargo xtask bench";
-const SECTION: &str = "## Loopback load test";
-const SIZES: [usize; 2] = [20, 16 * 1024];
+const SIZES: [usize; 4] = [20, 1024, 16 * 1024, 64 * 1024];
+/// Deflate is tried from 1 KiB up: smaller messages are under the compression threshold.
+const DEFLATE_SIZES: [usize; 3] = [1024, 16 * 1024, 64 * 1024];
+const CONNECTIONS: [usize; 2] = [100, 10_000];
+/// Idle connections in the memory test.
+const RSS_CONNECTIONS: usize = 10_000;
+
+/// Our async echo server: the example, and the crate feature it needs.
+const ASYNC_EXAMPLE: &str = "async-echo-server";
+const ASYNC_FEATURE: &str = "tokio";
+/// The package of the peer servers.
+const PEERS: &str = "bench-peers";
 
 const USAGE: &str = "usage: cargo xtask bench [OPTIONS]
-  --quick            1 s per scenario after 0.25 s of warm-up, 1 round; prints only
-  --duration SECS    measured time per scenario (default 5)
-  --warmup SECS      warm-up before each measurement (default 1)
-  --rounds N         run every scenario N times, interleaved, and report the median (default 5)
-  --connections N    concurrent connections (default 100)
-  --only SERVER      run one server only: lowbit, tungstenite or deflate (to profile it)
-  --size BYTES       run one message size only: 20 or 16384
-  --write/--no-write update the \"Loopback load test\" section of BENCHMARKS.md
-                     (default: yes, except with --quick, --only or --size)";
+  --quick             1 s per scenario after 0.25 s of warm-up, 1 round; prints only
+  --duration SECS     measured time per scenario (default 5)
+  --warmup SECS       warm-up before each measurement (default 1)
+  --rounds N          run every scenario N times, alternating, and report the best (default 3)
+  --connections LIST  concurrent connections, e.g. 100 or 100,10000 (default 100,10000)
+  --only LIST         servers to run, e.g. async,fastwebsockets: async, async-deflate,
+                      fastwebsockets, tokio-tungstenite, lowbit, tungstenite, deflate
+  --size LIST         message sizes to run, from 20, 1024, 16384, 65536 (default all)
+  --threads N         generator threads (default 1; all on the generator's core when pinned)
+  --no-pin            do not pin the server and the generator to a core each
+  --rss N             idle connections for the memory test (default 10000; 0 skips it)
+  --write/--no-write  update the \"Loopback load test\" section of BENCHMARKS.md
+                      (default: yes, except with --quick, --only or --size)";
 
-struct Options {
+pub struct Options {
     duration: Duration,
     warmup: Duration,
     rounds: usize,
-    connections: usize,
+    connections: Vec<usize>,
     quick: bool,
-    only: Option<String>,
-    size: Option<usize>,
+    only: Option<Vec<String>>,
+    sizes: Vec<usize>,
+    threads: usize,
+    pin: bool,
+    rss: usize,
     write: bool,
 }
 
@@ -70,11 +108,14 @@ impl Options {
         let mut o = Options {
             duration: Duration::from_secs(5),
             warmup: Duration::from_secs(1),
-            rounds: 5,
-            connections: 100,
+            rounds: 3,
+            connections: CONNECTIONS.to_vec(),
             quick: false,
             only: None,
-            size: None,
+            sizes: SIZES.to_vec(),
+            threads: 1,
+            pin: true,
+            rss: RSS_CONNECTIONS,
             write: true,
         };
         let mut write = None;
@@ -85,10 +126,11 @@ impl Options {
                 Ok(s) if s > 0.0 && s < 3600.0 => Ok(Duration::from_secs_f64(s)),
                 _ => Err(format!("{arg}: expected seconds, got {v:?}")),
             };
-            let count = |v: &String| match v.parse::<usize>() {
+            let count = |v: &str| match v.parse::<usize>() {
                 Ok(n) if (1..=10_000).contains(&n) => Ok(n),
-                _ => Err(format!("{arg}: expected a count, got {v:?}")),
+                _ => Err(format!("{arg}: expected a count from 1 to 10000, got {v:?}")),
             };
+            let list = |v: &String| v.split(',').map(str::trim).map(str::to_owned).collect::<Vec<_>>();
             match arg.as_str() {
                 "--quick" => {
                     o.quick = true;
@@ -99,64 +141,151 @@ impl Options {
                 "--duration" => o.duration = secs(value()?)?,
                 "--warmup" => o.warmup = secs(value()?)?,
                 "--rounds" => o.rounds = count(value()?)?,
-                "--connections" => o.connections = count(value()?)?,
-                "--only" => match value()?.as_str() {
-                    v @ ("lowbit" | "tungstenite" | "deflate") => o.only = Some(v.to_owned()),
-                    v => return Err(format!("--only: expected lowbit, tungstenite or deflate, got {v:?}")),
-                },
-                "--size" => match value()?.parse::<usize>() {
-                    Ok(n) if SIZES.contains(&n) => o.size = Some(n),
-                    _ => return Err(format!("--size: expected one of {SIZES:?}")),
-                },
+                "--connections" => o.connections = list(value()?).iter().map(|v| count(v)).collect::<Result<_>>()?,
+                "--only" => {
+                    let keys = list(value()?);
+                    if let Some(bad) = keys.iter().find(|k| !TARGETS.iter().any(|t| t.key == *k)) {
+                        let known: Vec<&str> = TARGETS.iter().map(|t| t.key).collect();
+                        return Err(format!("--only: unknown server {bad:?}; expected some of {}", known.join(", ")));
+                    }
+                    o.only = Some(keys);
+                }
+                "--size" => {
+                    o.sizes = list(value()?)
+                        .iter()
+                        .map(|v| v.parse().ok().filter(|n| SIZES.contains(n)))
+                        .collect::<Option<_>>()
+                        .ok_or_else(|| format!("--size: expected some of {SIZES:?}"))?;
+                }
+                "--threads" => o.threads = count(value()?)?,
+                "--no-pin" => o.pin = false,
+                "--rss" => {
+                    let v = value()?;
+                    o.rss = if v == "0" { 0 } else { count(v)? };
+                }
                 "--write" => write = Some(true),
                 "--no-write" => write = Some(false),
                 "-h" | "--help" => return Err(USAGE.to_owned()),
                 other => return Err(format!("unexpected argument {other:?}\n{USAGE}")),
             }
         }
-        o.write = write.unwrap_or(!o.quick && o.only.is_none() && o.size.is_none());
+        let everything = o.only.is_none() && o.sizes.len() == SIZES.len();
+        o.write = write.unwrap_or(!o.quick && everything);
         Ok(o)
     }
 }
 
-/// A server configuration under test.
-struct Target {
-    /// The name `--only` takes.
-    key: &'static str,
-    label: &'static str,
-    example: &'static str,
-    args: &'static [&'static str],
-    deflate: bool,
-    sizes: &'static [usize],
+/// How a server is built and found.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Exe {
+    /// An example of the core crate.
+    Example(&'static str),
+    /// A binary of `bench-peers`.
+    Peer(&'static str),
 }
 
-const OURS: Target =
-    Target { key: "lowbit", label: "lowbit", example: "echo-server", args: &[], deflate: false, sizes: &SIZES };
-const TUNGSTENITE: Target = Target {
-    key: "tungstenite",
-    label: "tungstenite",
-    example: "tungstenite-echo-server",
-    args: &[],
-    deflate: false,
-    sizes: &SIZES,
-};
-/// Only the large message: the small one is under the compression threshold (1 KiB).
-const OURS_DEFLATE: Target = Target {
-    key: "deflate",
-    label: "lowbit + deflate",
-    example: "echo-server",
-    args: &["--deflate"],
-    deflate: true,
-    sizes: &[16 * 1024],
-};
+/// A server configuration under test.
+pub struct Target {
+    /// The name `--only` takes.
+    pub key: &'static str,
+    pub label: &'static str,
+    exe: Exe,
+    args: &'static [&'static str],
+    pub deflate: bool,
+    pub sizes: &'static [usize],
+}
+
+/// Every server, in the order of the report. To plug in another, add it here.
+const TARGETS: [Target; 7] = [
+    Target {
+        key: "async",
+        label: "lowbit async",
+        exe: Exe::Example(ASYNC_EXAMPLE),
+        args: &["--threads", "1"],
+        deflate: false,
+        sizes: &SIZES,
+    },
+    Target {
+        key: "fastwebsockets",
+        label: "fastwebsockets",
+        exe: Exe::Peer("fastwebsockets-echo-server"),
+        args: &[],
+        deflate: false,
+        sizes: &SIZES,
+    },
+    Target {
+        key: "tokio-tungstenite",
+        label: "tokio-tungstenite",
+        exe: Exe::Peer("tokio-tungstenite-echo-server"),
+        args: &[],
+        deflate: false,
+        sizes: &SIZES,
+    },
+    Target {
+        key: "lowbit",
+        label: "lowbit",
+        exe: Exe::Example("echo-server"),
+        args: &[],
+        deflate: false,
+        sizes: &SIZES,
+    },
+    Target {
+        key: "tungstenite",
+        label: "tungstenite",
+        exe: Exe::Example("tungstenite-echo-server"),
+        args: &[],
+        deflate: false,
+        sizes: &SIZES,
+    },
+    Target {
+        key: "async-deflate",
+        label: "lowbit async + deflate",
+        exe: Exe::Example(ASYNC_EXAMPLE),
+        args: &["--threads", "1", "--deflate"],
+        deflate: true,
+        sizes: &DEFLATE_SIZES,
+    },
+    Target {
+        key: "deflate",
+        label: "lowbit + deflate",
+        exe: Exe::Example("echo-server"),
+        args: &["--deflate"],
+        deflate: true,
+        sizes: &DEFLATE_SIZES,
+    },
+];
+
+impl Target {
+    fn path(&self, ctx: &Ctx) -> PathBuf {
+        match self.exe {
+            Exe::Example(name) => ctx.example(name),
+            Exe::Peer(name) => ctx.target.join("release").join(name),
+        }
+    }
+
+    fn start(&self, ctx: &Ctx, cpu: Option<usize>) -> Result<Server> {
+        Server::start(&self.path(ctx), self.args, cpu).map_err(|e| format!("{}: {e}", self.label))
+    }
+}
 
 /// One measurement.
-struct Sample {
-    rate: f64,
-    p50: u64,
-    p99: u64,
-    cpu: Option<CpuUse>,
+pub struct Sample {
+    pub rate: f64,
+    pub p50: u64,
+    pub p99: u64,
+    pub cpu: Option<CpuUse>,
 }
+
+impl Sample {
+    /// The server's CPU time per echo, in µs: its efficiency, which the throughput does not
+    /// show when the generator is the one at 100 %.
+    pub fn server_micros(&self) -> Option<f64> {
+        self.cpu.filter(|_| self.rate > 0.0).map(|c| c.server / 100.0 / self.rate * 1e6)
+    }
+}
+
+/// Samples by (connections, index in the targets run, message size).
+pub type Samples = BTreeMap<(usize, usize, usize), Vec<Sample>>;
 
 /// Set in the environment of the release build that [`run`] hands over to.
 const RELEASE_ENV: &str = "LOWBIT_BENCH_RELEASE";
@@ -174,363 +303,163 @@ pub fn run(args: &[String]) -> Result {
         cmd.env(RELEASE_ENV, "1");
         return run_command(&mut cmd);
     }
-    run_command(ctx.cargo().args([
-        "build",
-        "--release",
-        "-p",
-        "lowbit-websockets",
-        "--example",
-        OURS.example,
-        "--example",
-        TUNGSTENITE.example,
-    ]))?;
-    let mut targets = vec![OURS, TUNGSTENITE];
-    // The deflate scenario needs an echo server that can negotiate it.
-    if sys::help_mentions(&ctx.example(OURS.example), "--deflate") {
-        targets.push(OURS_DEFLATE);
-    } else {
-        println!("(echo-server has no --deflate option yet: the deflate scenario is skipped)");
+    let targets = build(&ctx, &opts)?;
+    let most = opts.connections.iter().copied().chain([opts.rss]).max().unwrap_or(0);
+    os::raise_open_files(most)?;
+    let pins = if opts.pin { os::pinning() } else { None };
+    match pins {
+        Some((server, generator)) => println!("(server on CPU {server}, generator on CPU {generator})"),
+        None if opts.pin => println!("(not pinned: fewer than 2 CPUs, or no taskset)"),
+        None => {}
     }
-    if let Some(only) = &opts.only {
-        targets.retain(|t| t.key == only);
-        if targets.is_empty() {
-            return Err(format!("--only {only}: that server is not available"));
-        }
-    }
-    let servers: Vec<Server> =
-        targets.iter().map(|t| Server::start(&ctx.example(t.example), t.args)).collect::<Result<_>>()?;
-
-    let corpus = load::corpus();
     let machine = Machine::describe();
-    println!(
-        "\n==> {} connections, {} s per scenario after {} s of warm-up, {} round(s)",
-        opts.connections,
-        opts.duration.as_secs_f64(),
-        opts.warmup.as_secs_f64(),
-        opts.rounds
-    );
-    let mut samples: Vec<Vec<Vec<Sample>>> =
-        targets.iter().map(|t| t.sizes.iter().map(|_| Vec::new()).collect()).collect();
-    for round in 1..=opts.rounds {
-        // Interleaved (size by size, server by server) so that a burst of noise from other
-        // work on the machine is spread over both servers rather than landing on one.
-        for size in SIZES.into_iter().filter(|s| opts.size.is_none_or(|only| only == *s)) {
-            for (ti, (target, server)) in targets.iter().zip(&servers).enumerate() {
-                let Some(si) = target.sizes.iter().position(|&s| s == size) else { continue };
-                let scenario = Load {
-                    addr: server.addr,
-                    server_pid: server.pid(),
-                    size,
-                    deflate: target.deflate,
-                    connections: opts.connections,
-                    warmup: opts.warmup,
-                    duration: opts.duration,
-                };
-                let outcome =
-                    load::run(&scenario, &corpus).map_err(|e| format!("{} {}: {e}", target.label, size_label(size)))?;
-                let sample = Sample {
-                    rate: outcome.rate(),
-                    p50: outcome.latency.quantile(0.50),
-                    p99: outcome.latency.quantile(0.99),
-                    cpu: outcome.cpu,
-                };
-                println!(
-                    "round {round}: {:<17} {:>6}  {:>10} msgs/s  p50 {:>9}  p99 {:>9}  {}",
-                    target.label,
-                    size_label(size),
-                    thousands(sample.rate),
-                    micros(sample.p50),
-                    micros(sample.p99),
-                    sample.cpu.map_or_else(String::new, |c| format!(
-                        "CPU: generator {:.0} %, server {:.0} %, other {:.0} %",
-                        c.generator, c.server, c.other
-                    )),
-                );
-                samples[ti][si].push(sample);
-            }
-        }
-    }
-    for (target, server) in targets.iter().zip(&servers) {
-        let (count, first) = server.errors();
-        if count > 0 {
-            println!("{} wrote {count} line(s) to stderr, first: {first:?}", target.label);
-        }
-    }
-    drop(servers);
+    let bench = Bench { ctx: &ctx, opts: &opts, targets: &targets, pins, corpus: load::corpus() };
+    let samples = bench.load()?;
+    let footprints = if opts.rss > 0 { bench.rss()? } else { Vec::new() };
 
-    let section = render(args, &opts, &machine, &targets, &samples);
+    let run = report::Run { args, opts: &opts, machine: &machine, targets: &targets, pinned: pins.is_some() };
+    let section = report::render(&run, &samples, &footprints);
     println!("\n{section}");
     if opts.write {
         let path = ctx.root.join("BENCHMARKS.md");
-        write_section(&path, &section).map_err(|e| format!("cannot update {}: {e}", path.display()))?;
+        report::write_section(&path, &section).map_err(|e| format!("cannot update {}: {e}", path.display()))?;
         println!("updated the \"Loopback load test\" section of {}", path.display());
     }
     Ok(())
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n == 0 {
-        return f64::NAN;
+/// Builds the servers and returns those to run: all, or `--only`'s, less our async server
+/// while its example does not exist.
+fn build(ctx: &Ctx, opts: &Options) -> Result<Vec<&'static Target>> {
+    let has_async = ctx.root.join("crates/core/examples").join(format!("{ASYNC_EXAMPLE}.rs")).is_file();
+    let mut targets: Vec<&Target> = TARGETS
+        .iter()
+        .filter(|t| opts.only.as_ref().is_none_or(|only| only.iter().any(|k| k == t.key)))
+        .filter(|t| has_async || t.exe != Exe::Example(ASYNC_EXAMPLE))
+        .collect();
+    if !has_async && opts.only.as_ref().is_none_or(|only| only.iter().any(|k| k.starts_with("async"))) {
+        println!("({ASYNC_EXAMPLE}.rs does not exist yet: our async server is skipped)");
     }
-    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+    let mut examples = Vec::new();
+    for t in &targets {
+        if let Exe::Example(name) = t.exe
+            && !examples.contains(&name)
+        {
+            examples.push(name);
+        }
+    }
+    if !examples.is_empty() {
+        let mut cmd = ctx.cargo();
+        cmd.args(["build", "--release", "-p", "lowbit-websockets"]);
+        if has_async {
+            cmd.args(["--features", ASYNC_FEATURE]);
+        }
+        for name in examples {
+            cmd.args(["--example", name]);
+        }
+        run_command(&mut cmd)?;
+    }
+    if targets.iter().any(|t| matches!(t.exe, Exe::Peer(_))) {
+        run_command(ctx.cargo().args(["build", "--release", "-p", PEERS, "--bins"]))?;
+    }
+    // The deflate scenarios need an echo server that can negotiate it.
+    targets.retain(|t| !t.deflate || sys::help_mentions(&t.path(ctx), "--deflate"));
+    if targets.is_empty() {
+        return Err("no server to run".to_owned());
+    }
+    Ok(targets)
 }
 
-fn render(args: &[String], opts: &Options, m: &Machine, targets: &[Target], samples: &[Vec<Vec<Sample>>]) -> String {
-    let mut s = String::new();
-    let command = if args.is_empty() { COMMAND.to_owned() } else { format!("{COMMAND} {}", args.join(" ")) };
-    let _ = writeln!(s, "{SECTION}\n");
-    para(
-        &mut s,
-        &format!(
-            "`{command}`, run {} on {} ({} cores, lscpu), {}. {} connections per scenario, each with \
-             one message in flight (send, wait for the echo, check it byte for byte, send the \
-             next); {} s measured after {} s of warm-up; the median of {} interleaved round(s). \
-             Messages are binary, cut from a 1 MiB text-like corpus. The generator is one blocking \
-             thread per connection over this crate's client (`lowbit_websockets::connect`, \
-             `Conn::write_message` / `read_message`); why that design, and what was measured \
-             against it: `crates/xtask/src/bench/load.rs`.",
-            m.date,
-            m.cpu,
-            m.cores,
-            m.rustc,
-            opts.connections,
+/// What every measurement needs.
+struct Bench<'a> {
+    ctx: &'a Ctx,
+    opts: &'a Options,
+    targets: &'a [&'static Target],
+    /// The server's CPU and the generator's.
+    pins: Option<(usize, usize)>,
+    corpus: Arc<Vec<u8>>,
+}
+
+impl Bench<'_> {
+    fn start(&self, target: &Target) -> Result<Server> {
+        target.start(self.ctx, self.pins.map(|p| p.0))
+    }
+
+    fn plan(&self, server: &Server, connections: usize, deflate: bool) -> Plan {
+        Plan { addr: server.addr, connections, threads: self.opts.threads, cpu: self.pins.map(|p| p.1), deflate }
+    }
+
+    /// The load scenarios, in alternating rounds.
+    fn load(&self) -> Result<Samples> {
+        let (opts, targets, corpus) = (self.opts, self.targets, &self.corpus);
+        let servers: Vec<Server> = targets.iter().map(|t| self.start(t)).collect::<Result<_>>()?;
+        println!(
+            "\n==> {} s per scenario after {} s of warm-up, {} round(s), {} generator thread(s)",
             opts.duration.as_secs_f64(),
             opts.warmup.as_secs_f64(),
             opts.rounds,
-        ),
-    );
-    let _ = writeln!(
-        s,
-        "| server | message | msgs/s | msgs/s range | p50 latency | p99 latency | CPU generator | CPU server | CPU other |"
-    );
-    let _ = writeln!(s, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-    let med = |v: &[Sample], f: &dyn Fn(&Sample) -> f64| median(v.iter().map(f).collect());
-    let cpu = |v: &[Sample], f: &dyn Fn(&CpuUse) -> f64| {
-        let all: Vec<f64> = v.iter().filter_map(|x| x.cpu.as_ref().map(f)).collect();
-        if all.is_empty() { "?".to_owned() } else { format!("{:.0} %", median(all)) }
-    };
-    let mut noisy = Vec::new();
-    for size in SIZES {
-        for (t, per_size) in targets.iter().zip(samples) {
-            let Some(si) = t.sizes.iter().position(|&x| x == size) else { continue };
-            let v = &per_size[si];
-            if v.is_empty() {
-                continue;
+            opts.threads
+        );
+        let mut samples = Samples::new();
+        for round in 1..=opts.rounds {
+            // Alternating (connections by connections, size by size, server by server) so that a
+            // burst of noise from other work on the machine is spread over the servers rather
+            // than landing on one.
+            for &connections in &opts.connections {
+                for size in SIZES.into_iter().filter(|s| opts.sizes.contains(s)) {
+                    for (ti, (target, server)) in targets.iter().zip(&servers).enumerate() {
+                        if !target.sizes.contains(&size) {
+                            continue;
+                        }
+                        let scenario = Load {
+                            plan: self.plan(server, connections, target.deflate),
+                            server_pid: server.pid(),
+                            size,
+                            warmup: opts.warmup,
+                            duration: opts.duration,
+                        };
+                        let what = format!("{} {} × {connections}", target.label, report::size_label(size));
+                        let outcome = load::run(&scenario, corpus).map_err(|e| format!("{what}: {e}"))?;
+                        let sample = Sample {
+                            rate: outcome.rate(),
+                            p50: outcome.latency.quantile(0.50),
+                            p99: outcome.latency.quantile(0.99),
+                            cpu: outcome.cpu,
+                        };
+                        println!("round {round}: {what:<34} {}", report::sample_line(&sample));
+                        samples.entry((connections, ti, size)).or_default().push(sample);
+                    }
+                }
             }
-            let (lo, hi) = v.iter().fold((f64::MAX, 0f64), |(lo, hi), x| (lo.min(x.rate), hi.max(x.rate)));
-            let other: Vec<f64> = v.iter().filter_map(|x| x.cpu.map(|c| c.other)).collect();
-            if !other.is_empty() && median(other.clone()) > 25.0 {
-                noisy.push(format!("{} {} ({:.0} %)", t.label, size_label(size), median(other)));
+        }
+        for (target, server) in targets.iter().zip(&servers) {
+            let (count, first) = server.errors();
+            if count > 0 {
+                println!("{} wrote {count} line(s) to stderr, first: {first:?}", target.label);
             }
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} | {}–{} | {} | {} | {} | {} | {} |",
-                t.label,
-                size_label(size),
-                thousands(med(v, &|x| x.rate)),
-                thousands(lo),
-                thousands(hi),
-                micros(med(v, &|x| x.p50 as f64) as u64),
-                micros(med(v, &|x| x.p99 as f64) as u64),
-                cpu(v, &|c| c.generator),
-                cpu(v, &|c| c.server),
-                cpu(v, &|c| c.other),
+        }
+        Ok(samples)
+    }
+
+    /// The memory test, on a fresh server per target (without deflate: its compressors are the
+    /// size of the window whichever server holds them).
+    fn rss(&self) -> Result<Vec<(usize, rss::Footprint)>> {
+        let opts = self.opts;
+        println!("\n==> memory: {} idle connections per server", opts.rss);
+        let mut footprints = Vec::new();
+        for (ti, target) in self.targets.iter().enumerate().filter(|(_, t)| !t.deflate) {
+            let server = self.start(target)?;
+            let plan = self.plan(&server, opts.rss, false);
+            let footprint =
+                rss::run(&plan, server.pid(), &self.corpus).map_err(|e| format!("{} memory: {e}", target.label))?;
+            println!(
+                "{:<24} {:>8.1} KiB per connection, {:>8.1} KiB after one 1 KiB echo each",
+                target.label,
+                footprint.cold / 1024.0,
+                footprint.warm / 1024.0
             );
+            footprints.push((ti, footprint));
         }
-    }
-    let mut ratios = String::new();
-    for (si, size) in SIZES.into_iter().enumerate() {
-        let pick = |key: &str| targets.iter().position(|t| t.key == key).map(|ti| &samples[ti][si]);
-        let (Some(ours), Some(theirs)) = (pick("lowbit"), pick("tungstenite")) else { continue };
-        if ours.is_empty() || theirs.is_empty() {
-            continue;
-        }
-        let rate = med(ours, &|x| x.rate) / med(theirs, &|x| x.rate);
-        let p99 = med(ours, &|x| x.p99 as f64) / med(theirs, &|x| x.p99 as f64);
-        let _ = writeln!(ratios, "| {} | {rate:.2}× | {p99:.2}× |", size_label(size));
-    }
-    if !ratios.is_empty() {
-        let _ = writeln!(
-            s,
-            "\n| message | msgs/s, lowbit / tungstenite (higher is better) | p99, lowbit / tungstenite (lower is better) |"
-        );
-        let _ = writeln!(s, "| --- | ---: | ---: |\n{}", ratios.trim_end());
-    }
-    s.push('\n');
-    if !noisy.is_empty() {
-        para(
-            &mut s,
-            &format!(
-                "**Noise:** other work on the machine took more than a quarter of a core (median) \
-                 during {}; those numbers are low by about that share.",
-                noisy.join(", ")
-            ),
-        );
-    }
-    para(
-        &mut s,
-        &format!(
-            "Servers: `echo-server` is the example as shipped (thread per connection, TCP_NODELAY, \
-             `max_chunk_size` 64 KiB, 16 MiB message limit); `tungstenite-echo-server` has the same \
-             shape with blocking tungstenite 0.30 (thread per connection, TCP_NODELAY, 64 KiB read \
-             buffer, the same limit, `send` = write + flush per echo). Both are release builds, run \
-             as child processes on loopback in the same run, against the same generator.{}",
-            if targets.iter().any(|t| t.deflate) {
-                " `lowbit + deflate` is our server with `--deflate`: the generator offers \
-                 permessage-deflate with the crate's defaults (level 1, 1 KiB threshold, context \
-                 takeover) and the zlib-rs engine, as the server's `--deflate` does, and compresses \
-                 its own messages too, so that row pays compression and inflation at both ends; \
-                 tungstenite has no permessage-deflate to compare with."
-            } else {
-                ""
-            }
-        ),
-    );
-    para(
-        &mut s,
-        &format!(
-            "Read with care: the generator runs on the same {} cores as the server, so every cycle \
-             it spends is one the server does not get; the numbers are the capacity of generator and \
-             server together, not of the server alone. The CPU columns say how the cores were shared \
-             during the measured window, in % of one core ({} % is the whole machine); \"other\" is \
-             everything else that ran (kernel work charged to neither process and, on a shared \
-             machine, other people's builds and tests), hence the interleaved rounds, the median \
-             and the range. Latency runs from just before `write_message` to the return of the \
-             `read_message` that got the echo. In a closed loop it is mostly queueing (mean ≈ \
-             connections / msgs/s), so p99 follows the throughput; it is not the latency of an idle \
-             server.",
-            m.cores,
-            m.cores * 100
-        ),
-    );
-    para(
-        &mut s,
-        "Where the time goes (perf, `--only SERVER --size BYTES` runs, when this test was \
-         written): about 85–90 % of either server's CPU is the kernel's (loopback TCP, thread \
-         wake-ups), with exactly one `recvfrom` and one `sendto` per echo in both. The WebSocket \
-         work in user space, the library's code and the copies it makes, is about 2 % (20 B) and \
-         9 % (16 KiB) of our server's CPU, 6 % and 13 % of tungstenite's. So on loopback with \
-         blocking threads the ratios stay near 1: the test shows that the library costs the server \
-         little, not that a library can double such a server's throughput. With `--deflate`, \
-         zlib-rs takes about 85 % of the server's CPU (compression 66 %, inflation 20 %): that row \
-         measures the compressor, not the framing.",
-    );
-    s.truncate(s.trim_end().len());
-    s.push('\n');
-    s
-}
-
-/// Appends `text` as a paragraph wrapped at 95 columns, and a blank line. A word that would
-/// read as Markdown at the start of a line (`+`, `-`, `#`, ...) stays on the line before.
-fn para(s: &mut String, text: &str) {
-    let mut width = 0;
-    for word in text.split_whitespace() {
-        let len = word.chars().count();
-        let marker = word.starts_with(['+', '-', '*', '#', '>', '|', '='])
-            || word.trim_end_matches(['.', ')']).chars().all(|c| c.is_ascii_digit()) && word.ends_with(['.', ')']);
-        if width > 0 && width + 1 + len > 95 && !marker {
-            s.push('\n');
-            width = 0;
-        } else if width > 0 {
-            s.push(' ');
-            width += 1;
-        }
-        s.push_str(word);
-        width += len;
-    }
-    s.push_str("\n\n");
-}
-
-/// Replaces the section in BENCHMARKS.md, or appends it; creates the file if need be.
-fn write_section(path: &std::path::Path, section: &str) -> std::io::Result<()> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => "# Benchmarks\n".to_owned(),
-        Err(e) => return Err(e),
-    };
-    std::fs::write(path, replace_section(&text, section))
-}
-
-/// `text` with the section (from its heading to the next `## ` heading) replaced by
-/// `section`, or with `section` appended; the rest is left as it is (other sections belong to
-/// other people).
-fn replace_section(text: &str, section: &str) -> String {
-    let lines: Vec<&str> = text.split_inclusive('\n').collect();
-    let Some(start) = lines.iter().position(|l| l.trim_end() == SECTION) else {
-        return format!("{}\n\n{section}", text.trim_end());
-    };
-    let end = lines[start + 1..].iter().position(|l| l.starts_with("## ")).map_or(lines.len(), |i| start + 1 + i);
-    let mut out: String = lines[..start].concat();
-    out.push_str(section);
-    if end < lines.len() {
-        out.push('\n');
-        out.push_str(&lines[end..].concat());
-    }
-    out
-}
-
-fn size_label(size: usize) -> String {
-    if size >= 1024 && size.is_multiple_of(1024) { format!("{} KiB", size / 1024) } else { format!("{size} B") }
-}
-
-fn thousands(v: f64) -> String {
-    let digits = format!("{:.0}", v.max(0.0));
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn micros(nanos: u64) -> String {
-    let us = nanos as f64 / 1000.0;
-    match us {
-        u if u >= 1000.0 => format!("{:.2} ms", u / 1000.0),
-        u if u >= 100.0 => format!("{u:.0} µs"),
-        u => format!("{u:.1} µs"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_section_is_replaced_in_place_or_appended() {
-        let new = format!("{SECTION}\n\nnew table\n");
-        let doc = format!("# Benchmarks\n\n## Codec\n\nx\n\n{SECTION}\n\nold\n\n## Node\n\ny\n");
-        assert_eq!(
-            replace_section(&doc, &new),
-            format!("# Benchmarks\n\n## Codec\n\nx\n\n{SECTION}\n\nnew table\n\n## Node\n\ny\n")
-        );
-        let last = format!("# Benchmarks\n\n{SECTION}\n\nold\n");
-        assert_eq!(replace_section(&last, &new), format!("# Benchmarks\n\n{new}"));
-        assert_eq!(replace_section("# Benchmarks\n\n## Codec\n", &new), format!("# Benchmarks\n\n## Codec\n\n{new}"));
-    }
-
-    #[test]
-    fn paragraphs_wrap_without_starting_a_list() {
-        let mut s = String::new();
-        let text = format!("{} + deflate {} 2. x", "a".repeat(94), "b".repeat(85));
-        para(&mut s, &text);
-        assert!(s.lines().all(|l| l.chars().count() <= 97), "{s}");
-        assert!(s.lines().all(|l| !l.starts_with("+ ") && !l.starts_with("1. ")), "{s}");
-        assert!(s.ends_with("x\n\n"));
-    }
-
-    #[test]
-    fn numbers_read_well() {
-        assert_eq!(thousands(1234567.4), "1,234,567");
-        assert_eq!(thousands(999.0), "999");
-        assert_eq!(micros(85_300), "85.3 µs");
-        assert_eq!(micros(412_000), "412 µs");
-        assert_eq!(micros(2_425_000), "2.42 ms");
-        assert_eq!(size_label(16384), "16 KiB");
-        assert_eq!(size_label(20), "20 B");
+        Ok(footprints)
     }
 }

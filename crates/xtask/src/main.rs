@@ -1,5 +1,6 @@
 //! The project's task runner: `cargo xtask <command>` (an alias in `.cargo/config.toml`).
-//! Dependency-free apart from the crate itself, so it builds wherever the crate builds.
+//! Its dependencies beyond the crate itself are tokio and libc, for the load generator of
+//! `bench`: it builds wherever the crate builds on Linux.
 
 mod autobahn;
 mod bench;
@@ -27,9 +28,12 @@ commands:
              [--face native|component|node] [--role server|client] [--cases PATTERNS]
              [--exclude PATTERNS] [--bless]
   browser    headless Chromium against every face's echo server (after `test` built them)
-  bench      loopback load test, our echo server vs tungstenite (writes BENCHMARKS.md)
-             [--quick] [--duration S] [--warmup S] [--rounds N] [--connections N]
-             [--only lowbit|tungstenite|deflate] [--size 20|16384] [--write|--no-write]
+  bench      loopback load test: our echo servers (async, blocking, + deflate) vs
+             fastwebsockets, tokio-tungstenite and tungstenite, 100 and 10,000 connections,
+             then RSS per idle connection (writes BENCHMARKS.md)
+             [--quick] [--duration S] [--warmup S] [--rounds N] [--connections N[,N]]
+             [--only SERVER[,SERVER]] [--size BYTES[,BYTES]] [--threads N] [--no-pin]
+             [--rss N] [--write|--no-write]   (--help for the details)
   bench-component  echo through the WebAssembly component vs native (cargo bench -p host-tests)
   bench-node       npm run bench: our Node/Deno servers vs ws and Deno's built-in server
   criterion  the codec benches (cargo bench -p lowbit-websockets) [-- ARGS for the harness]";

@@ -26,9 +26,19 @@ impl Drop for Server {
 }
 
 impl Server {
-    /// Starts `exe --addr 127.0.0.1:0 ARGS` and waits for its "listening on ADDR" line.
-    pub fn start(exe: &Path, args: &[&str]) -> Result<Self, String> {
-        let mut child = Command::new(exe)
+    /// Starts `exe --addr 127.0.0.1:0 ARGS`, on CPU `cpu` alone if given (through `taskset`,
+    /// which execs the server: the child's pid is the server's), and waits for its
+    /// "listening on ADDR" line.
+    pub fn start(exe: &Path, args: &[&str], cpu: Option<usize>) -> Result<Self, String> {
+        let mut command = match cpu {
+            Some(cpu) => {
+                let mut taskset = Command::new("taskset");
+                taskset.args(["-c", &cpu.to_string()]).arg(exe);
+                taskset
+            }
+            None => Command::new(exe),
+        };
+        let mut child = command
             .args(["--addr", "127.0.0.1:0"])
             .args(args)
             .stdin(Stdio::null())
