@@ -20,6 +20,9 @@ const AGENT: &str = "lowbit-component";
 /// `cargo build --release --target wasm32-wasip2 -p lowbit-websockets-component`, and the
 /// host binary. Needs `rustup target add wasm32-wasip2`.
 pub fn build(ctx: &Ctx) -> Result {
+    // Every command that builds the component installs its target first (a no-op when it is
+    // there), so `demo` works on a fresh machine as well as `test`.
+    run(Command::new("rustup").args(["target", "add", "wasm32-wasip2"]))?;
     run(ctx.cargo().args(["build", "--release", "--target", "wasm32-wasip2", "-p", "lowbit-websockets-component"]))?;
     // The host binary is built with the workspace's full feature set (examples pull in the
     // dev-dependencies), the same as `cargo test --workspace --release`: wasmtime then builds

@@ -4,8 +4,6 @@
 
 use std::time::Instant;
 
-use std::process::Command;
-
 use crate::autobahn::{self, Driver, Selection, Side};
 use crate::browser;
 use crate::component;
@@ -21,10 +19,7 @@ const QUICK_EXCLUDE: &str = "12.*.[5-9],12.*.1[0-9],13.*.[5-9],13.*.1[0-9]";
 type Step = (&'static str, fn(&Ctx) -> Result);
 
 const STEPS: &[Step] = &[
-    ("install the wasm32-wasip2 target (rustup)", |_| {
-        run(Command::new("rustup").args(["target", "add", "wasm32-wasip2"]))
-    }),
-    ("build the WebAssembly component and lowbit-ws-host", component::build),
+    ("build the WebAssembly component (installs wasm32-wasip2) and lowbit-ws-host", component::build),
     ("npm ci + napi build (npm/, crates/node)", node::setup),
     ("cargo test --workspace --release (core with its async face, host-tests, node C ABI)", |ctx| {
         run(ctx.cargo().args(["test", "--workspace", "--release"]).args(ALL_FEATURES))
