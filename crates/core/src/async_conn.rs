@@ -60,18 +60,12 @@ pub struct AsyncConn<S> {
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncConn<S> {
     /// Wraps an upgraded server-side stream; limits as in [`Conn::new`](crate::Conn::new).
     pub fn new(stream: S, max_read_limit: usize, max_chunk_size: usize) -> Self {
-        Self::with_config(
-            stream,
-            Config::new(Role::Server).max_read_limit(max_read_limit).max_chunk_size(max_chunk_size),
-        )
+        Self::with_config(stream, Config::with_limits(Role::Server, max_read_limit, max_chunk_size))
     }
 
     /// Wraps an upgraded client-side stream; limits as in [`Conn::new`](crate::Conn::new).
     pub fn new_client(stream: S, max_read_limit: usize, max_chunk_size: usize) -> Self {
-        Self::with_config(
-            stream,
-            Config::new(Role::Client).max_read_limit(max_read_limit).max_chunk_size(max_chunk_size),
-        )
+        Self::with_config(stream, Config::with_limits(Role::Client, max_read_limit, max_chunk_size))
     }
 
     /// Wraps a stream with explicit settings.

@@ -57,18 +57,12 @@ impl<S: Read + Write> Conn<S> {
     /// (0 = [`READ_LIMIT_STANDARD`](crate::READ_LIMIT_STANDARD)); `max_chunk_size` bounds
     /// every frame written (0 = [`CHUNK_SIZE_LOW_MEMORY`](crate::CHUNK_SIZE_LOW_MEMORY)).
     pub fn new(stream: S, max_read_limit: usize, max_chunk_size: usize) -> Self {
-        Self::with_config(
-            stream,
-            Config::new(Role::Server).max_read_limit(max_read_limit).max_chunk_size(max_chunk_size),
-        )
+        Self::with_config(stream, Config::with_limits(Role::Server, max_read_limit, max_chunk_size))
     }
 
     /// Wraps an upgraded client-side stream; limits as in [`Conn::new`].
     pub fn new_client(stream: S, max_read_limit: usize, max_chunk_size: usize) -> Self {
-        Self::with_config(
-            stream,
-            Config::new(Role::Client).max_read_limit(max_read_limit).max_chunk_size(max_chunk_size),
-        )
+        Self::with_config(stream, Config::with_limits(Role::Client, max_read_limit, max_chunk_size))
     }
 
     /// Wraps a stream with explicit settings.

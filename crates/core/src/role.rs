@@ -44,6 +44,12 @@ impl Config {
         Self { role, max_read_limit: READ_LIMIT_STANDARD, max_chunk_size: CHUNK_SIZE_LOW_MEMORY }
     }
 
+    /// A configuration for `role` with the Go API's two limits (0 = the default for each), as
+    /// `Conn::new(stream, max_read_limit, max_chunk_size)` takes them.
+    pub const fn with_limits(role: Role, max_read_limit: usize, max_chunk_size: usize) -> Self {
+        Self::new(role).max_read_limit(max_read_limit).max_chunk_size(max_chunk_size)
+    }
+
     /// Sets `max_read_limit`; 0 keeps the default, as in the seed API.
     pub const fn max_read_limit(mut self, limit: usize) -> Self {
         if limit != 0 {

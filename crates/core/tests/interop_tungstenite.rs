@@ -781,7 +781,7 @@ fn split_keep_alive_pings_land_between_whole_messages() {
         let (mut reader, writer) = conn.split().unwrap();
         let pongs = Arc::new(AtomicUsize::new(0));
         let p = Arc::clone(&pongs);
-        reader.set_pong_handler(move |_| {
+        reader.handlers().set_pong_handler(move |_| {
             p.fetch_add(1, Ordering::Relaxed);
         });
         // The reader runs alongside the writers, answering through the shared writer.

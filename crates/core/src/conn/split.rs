@@ -155,23 +155,9 @@ impl<S: Read + Write> ConnReader<S> {
         &self.writer
     }
 
-    /// See [`Conn::handlers`](super::Conn::handlers).
+    /// The ping, pong and close handlers, as for [`Conn::handlers`](super::Conn::handlers)
+    /// (`reader.handlers().set_pong_handler(...)`).
     pub fn handlers(&mut self) -> &mut Handlers {
         &mut self.half.reader.handlers
-    }
-
-    /// See [`Conn::set_ping_handler`](super::Conn::set_ping_handler).
-    pub fn set_ping_handler(&mut self, h: impl FnMut(&[u8]) + Send + 'static) {
-        self.handlers().set_ping_handler(h);
-    }
-
-    /// See [`Conn::set_pong_handler`](super::Conn::set_pong_handler).
-    pub fn set_pong_handler(&mut self, h: impl FnMut(&[u8]) + Send + 'static) {
-        self.handlers().set_pong_handler(h);
-    }
-
-    /// See [`Conn::set_close_handler`](super::Conn::set_close_handler).
-    pub fn set_close_handler(&mut self, h: impl FnMut(CloseCode, &str) + Send + 'static) {
-        self.handlers().set_close_handler(h);
     }
 }
