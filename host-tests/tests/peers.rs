@@ -105,7 +105,6 @@ fn native_client_against_component_server_with_deflate() {
         config: lowbit_websockets::Config::new(lowbit_websockets::Role::Client).max_read_limit(16 << 20),
         request: lowbit_websockets::handshake::ClientOptions::new(addr.to_string()),
         deflate: Some(CoreDeflate::default()),
-        ..CoreConnect::default()
     };
     let (mut conn, connected) = lowbit_websockets::connect(TcpStream::connect(addr).unwrap(), &opts).unwrap();
     assert!(connected.extensions.is_some_and(|e| e.contains("permessage-deflate")));

@@ -1,18 +1,22 @@
 //! The tokio driver (feature `tokio`): [`AsyncConn`] over any `AsyncRead + AsyncWrite` stream,
 //! the blocking [`Conn`](crate::Conn)'s API in async form, over the same engine.
 //!
-//! Like `Conn`, it reads the stream into the engine and answers pings and the peer's close;
-//! unlike `Conn`, frames are encoded into one reused output buffer and written from there, so
-//! a write cancelled half-way resumes where it stopped at the next call: the wire never holds
-//! half a frame followed by another.
+//! Like `Conn`, it reads the stream into the engine and answers pings and the peer's close.
+//! Frames are encoded into one reused output buffer and written from there, so a write
+//! cancelled half-way resumes where it stopped at the next call; a server's large payload
+//! (4 KiB up to `max_chunk_size`, uncompressed) instead leaves from the caller's buffer in one
+//! vectored write, uncopied.
 //!
 //! # Cancel safety
 //! [`AsyncConn::read_message`] and [`AsyncConn::read_frame`] are cancel-safe: they can sit in
 //! a `tokio::select!` branch. Bytes read from the stream go into the engine before the next
 //! `.await`, and a message is handed out only at the very end, so dropping the future loses
 //! neither bytes nor a message: the next call picks up where it stopped. The write methods are
-//! not cancel-safe in that sense (a dropped write may or may not have queued its message), but
-//! a dropped write never corrupts the framing.
+//! not cancel-safe in that sense (a dropped write may or may not have sent its message), but a
+//! dropped write never corrupts the framing: bytes already queued go out at the next call, and
+//! a payload cut short by the drop ends the connection for writing
+//! ([`Error::WebSocketClosed`](crate::Error::WebSocketClosed)) rather than being followed by
+//! another frame.
 //!
 //! ```no_run
 //! # async fn run(stream: tokio::net::TcpStream) -> lowbit_websockets::Result<()> {

@@ -19,7 +19,7 @@ use crate::close::CloseCode;
 pub use crate::decode::Frame;
 use crate::deflate::{Compressor, DeflateConfig};
 pub use crate::engine::{CloseHandler, ControlHandler, Handlers};
-use crate::engine::{Reader, Reply, Writer};
+use crate::engine::{Reader, Reply, Stream, Writer};
 use crate::error::Result;
 use crate::frame::{Header, OpCode};
 use crate::role::{Config, Role};
@@ -79,7 +79,7 @@ impl<S: Read + Write> Conn<S> {
     /// The read half, and where its answers go: this connection's writer, on its stream.
     fn reading(&mut self) -> (&mut ReadHalf<S>, impl FnMut(&mut S, Reply<'_>) -> Result<()>) {
         let Self { half, writer } = self;
-        (half, move |stream: &mut S, reply| writer.reply(stream, reply))
+        (half, move |stream: &mut S, reply| writer.reply(&mut Stream(stream), reply))
     }
 
     /// Reads the next text or binary message into `buf` (reused, so a read loop allocates
@@ -118,14 +118,14 @@ impl<S: Read + Write> Conn<S> {
     /// split into continuation frames (the message is unchanged). `rsv` sets RSV bits for
     /// extensions (`0x40` = RSV1).
     pub fn write_frame(&mut self, is_final: bool, rsv: u8, op: OpCode, payload: &[u8]) -> Result<()> {
-        self.writer.write_frame(&mut self.half.stream, is_final, rsv, op, payload)
+        self.writer.write_frame(&mut Stream(&mut self.half.stream), is_final, rsv, op, payload)
     }
 
     /// Writes a whole message (fragmented at `max_chunk_size`), compressed when
     /// permessage-deflate is on and the message reaches its threshold. Control opcodes are
     /// sent as control frames, never compressed.
     pub fn write_message(&mut self, op: OpCode, payload: &[u8]) -> Result<()> {
-        self.writer.write_message(&mut self.half.stream, op, payload)
+        self.writer.write_message(&mut Stream(&mut self.half.stream), op, payload)
     }
 
     /// Sends a ping (at most 125 bytes).
@@ -147,7 +147,7 @@ impl<S: Read + Write> Conn<S> {
 
     /// [`Conn::stream_message`] with RSV bits on the first fragment.
     pub fn stream_message_ext<R: Read>(&mut self, op: OpCode, rsv: u8, chunk_size: usize, r: &mut R) -> Result<()> {
-        self.writer.stream_message(&mut self.half.stream, op, rsv, chunk_size, r)
+        self.writer.stream_message(&mut Stream(&mut self.half.stream), op, rsv, chunk_size, r)
     }
 
     /// Closes with 1000 (normal closure); see [`Conn::close_with_code`].
@@ -159,7 +159,7 @@ impl<S: Read + Write> Conn<S> {
     /// went out already), then reads and discards until the peer's close arrives. The stream
     /// is closed when the `Conn` is dropped. Set a read timeout on the stream to bound the wait.
     pub fn close_with_code(&mut self, code: CloseCode, reason: &str) -> Result<()> {
-        self.writer.close_once(&mut self.half.stream, code, reason)?;
+        self.writer.close_once(&mut Stream(&mut self.half.stream), code, reason)?;
         let (half, mut answer) = self.reading();
         half.drain_until_close(&mut answer)
     }
@@ -168,7 +168,7 @@ impl<S: Read + Write> Conn<S> {
     /// and stops reading, without waiting for the peer.
     pub fn fail(&mut self, code: CloseCode, reason: &str) -> Result<()> {
         self.half.reader.stop();
-        self.writer.close_once(&mut self.half.stream, code, reason)
+        self.writer.close_once(&mut Stream(&mut self.half.stream), code, reason)
     }
 
     /// Turns permessage-deflate on with a negotiated configuration (see

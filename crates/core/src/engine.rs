@@ -42,7 +42,7 @@ use crate::frame::OpCode;
 use crate::role::Config;
 pub use read::{CloseHandler, ControlHandler, Handlers};
 pub(crate) use read::{Reader, Reply};
-pub(crate) use write::Writer;
+pub(crate) use write::{Stream, Writer};
 
 /// A close frame held back by [`Session::defer_close_reply`].
 #[derive(Debug)]

@@ -70,8 +70,10 @@ pub fn bench(ctx: &Ctx) -> Result {
     run(&mut npm(ctx, &["run", "bench"]))
 }
 
-/// Starts the Node echo server, runs the example client against it, stops the server.
+/// Installs and builds the package (as `test` does, so a fresh machine gets there too), starts
+/// the Node echo server, runs the example client against it, stops the server.
 pub fn demo(ctx: &Ctx) -> Result {
+    setup(ctx)?;
     let port = free_port()?;
     let _server = spawn_server(ctx, Target::NodeServer, port, &["--deflate"])?;
     run(Command::new("node").arg(npm_dir(ctx).join("examples/client.mjs")).arg(format!("ws://127.0.0.1:{port}/")))

@@ -1,6 +1,8 @@
 //! The async read loop ([`Inbox`]) and write buffer ([`Outbox`]) that [`AsyncConn`](super::AsyncConn)
 //! and its split halves are made of.
 
+use std::io::IoSlice;
+
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::close::CloseCode;
@@ -163,17 +165,26 @@ pub(crate) struct Outbox {
     out: Vec<u8>,
     /// How much of `out` the stream has taken (a cancelled write resumes from here).
     sent: usize,
+    /// An uncopied payload is (or was, if its future was dropped) being written after the
+    /// header in `out`.
+    cut: bool,
 }
 
 impl Outbox {
     pub(crate) fn new(writer: Writer) -> Self {
-        Self { writer, out: Vec::new(), sent: 0 }
+        Self { writer, out: Vec::new(), sent: 0, cut: false }
     }
 
     /// Writes what is queued. A failed write breaks the connection: part of a frame may be out.
     pub(crate) async fn flush<W: AsyncWrite + Unpin>(&mut self, stream: &mut W) -> Result<()> {
         if self.out.is_empty() {
             return Ok(());
+        }
+        if self.cut {
+            // An uncopied payload was dropped part-way: what waits would follow half a frame.
+            self.out.clear();
+            self.sent = 0;
+            return Err(Error::WebSocketClosed);
         }
         while self.sent < self.out.len() {
             match stream.write(&self.out[self.sent..]).await {
@@ -189,8 +200,28 @@ impl Outbox {
     }
 
     fn broken(&mut self, e: std::io::Error) -> Error {
-        self.writer.set_broken();
+        self.writer.set_broken(true);
         Error::Io(e)
+    }
+
+    /// Writes the header queued by [`Writer::frame_head`] and then `payload` from the caller's
+    /// buffer, in one vectored write where the stream allows: a large payload is not copied.
+    async fn write_uncopied<W: AsyncWrite + Unpin>(&mut self, stream: &mut W, payload: &[u8]) -> Result<()> {
+        self.cut = true;
+        let mut bufs = [IoSlice::new(&self.out), IoSlice::new(payload)];
+        let mut slices = &mut bufs[..];
+        while !slices.is_empty() {
+            match stream.write_vectored(slices).await {
+                Ok(0) => return Err(Error::Io(std::io::ErrorKind::WriteZero.into())),
+                Ok(n) => IoSlice::advance_slices(&mut slices, n),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::Io(e)),
+            }
+        }
+        self.out.clear();
+        self.cut = false;
+        self.writer.set_broken(false);
+        Ok(stream.flush().await?)
     }
 
     /// Queues what the read side owes (see [`Writer::reply`]).
@@ -206,6 +237,10 @@ impl Outbox {
         op: OpCode,
         payload: &[u8],
     ) -> Result<()> {
+        self.flush(stream).await?;
+        if self.writer.frame_head(is_final, rsv, op, payload, false, &mut self.out)? {
+            return self.write_uncopied(stream, payload).await;
+        }
         self.writer.write_frame(&mut self.out, is_final, rsv, op, payload)?;
         self.flush(stream).await
     }
@@ -216,6 +251,10 @@ impl Outbox {
         op: OpCode,
         payload: &[u8],
     ) -> Result<()> {
+        self.flush(stream).await?;
+        if self.writer.frame_head(true, 0, op, payload, true, &mut self.out)? {
+            return self.write_uncopied(stream, payload).await;
+        }
         self.writer.write_message(&mut self.out, op, payload)?;
         self.flush(stream).await
     }

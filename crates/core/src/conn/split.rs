@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::read::ReadHalf;
 use super::{Frame, Handlers};
 use crate::close::CloseCode;
-use crate::engine::{Reply, Writer};
+use crate::engine::{Reply, Stream, Writer};
 use crate::error::Result;
 use crate::frame::{Header, OpCode};
 
@@ -59,10 +59,10 @@ impl<S: Write> ConnWriter<S> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn with<R>(&self, f: impl FnOnce(&mut Writer, &mut S) -> R) -> R {
+    fn with<R>(&self, f: impl FnOnce(&mut Writer, &mut Stream<'_, S>) -> R) -> R {
         let mut g = self.lock();
         let Shared { stream, state } = &mut *g;
-        f(state, stream)
+        f(state, &mut Stream(stream))
     }
 
     /// See [`Conn::write_frame`](super::Conn::write_frame).

@@ -14,6 +14,41 @@ use crate::error::{Error, Result};
 use crate::frame::{OpCode, RSV1};
 use crate::role::{CHUNK_SIZE_LOW_MEMORY, Config, Role};
 
+/// Where the writer's frames go: a stream (each frame is encoded in the writer's own buffer,
+/// then written), or a buffer frames are encoded straight into (the session's output: no
+/// second copy).
+pub(crate) trait Sink: Write {
+    /// The buffer to encode into, when the sink is one.
+    fn buffer(&mut self) -> Option<&mut Vec<u8>>;
+}
+
+impl Sink for Vec<u8> {
+    fn buffer(&mut self) -> Option<&mut Vec<u8>> {
+        Some(self)
+    }
+}
+
+/// A stream as a [`Sink`].
+pub(crate) struct Stream<'a, S>(pub(crate) &'a mut S);
+
+impl<S: Write> Write for Stream<'_, S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.0.write_vectored(bufs)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl<S: Write> Sink for Stream<'_, S> {
+    fn buffer(&mut self) -> Option<&mut Vec<u8>> {
+        None
+    }
+}
+
 /// Frames of a long message are gathered up to this many bytes per `write` call.
 const BATCH: usize = 64 * 1024;
 /// From this size a server's payload is written from the caller's buffer (one vectored
@@ -97,7 +132,7 @@ impl Writer {
 
     /// Sends what the read side owes the peer, unless our close went out first: after it,
     /// nothing but the close handshake may follow (RFC 6455 §5.5.1).
-    pub(crate) fn reply<W: Write>(&mut self, w: &mut W, reply: Reply<'_>) -> Result<()> {
+    pub(crate) fn reply<W: Sink>(&mut self, w: &mut W, reply: Reply<'_>) -> Result<()> {
         if self.close_sent {
             return Ok(());
         }
@@ -109,12 +144,38 @@ impl Writer {
     }
 
     /// Sends our close frame unless one went out already.
-    pub(crate) fn close_once<W: Write>(&mut self, w: &mut W, code: CloseCode, reason: &str) -> Result<()> {
+    pub(crate) fn close_once<W: Sink>(&mut self, w: &mut W, code: CloseCode, reason: &str) -> Result<()> {
         if self.close_sent { Ok(()) } else { self.write_close(w, code, reason) }
     }
 
+    /// Encodes with `encode` into the sink's buffer, or into ours and writes that to the sink.
+    /// `closes`: the frame is our close, recorded as sent once it is encoded.
+    fn emit<W: Sink>(
+        &mut self,
+        w: &mut W,
+        closes: bool,
+        encode: impl FnOnce(&mut Encoder, &mut Vec<u8>) -> Result<()>,
+    ) -> Result<()> {
+        match w.buffer() {
+            Some(buf) => {
+                let len = buf.len();
+                // A refused frame leaves nothing behind.
+                encode(&mut self.enc, buf).inspect_err(|_| buf.truncate(len))?;
+                self.close_sent |= closes;
+                Ok(())
+            }
+            None => {
+                self.out.clear();
+                encode(&mut self.enc, &mut self.out)?;
+                self.close_sent |= closes;
+                w.write_all(&self.out)?;
+                Ok(w.flush()?)
+            }
+        }
+    }
+
     /// Writes one frame, fragmented into `max_chunk_size` pieces if it is longer.
-    pub(crate) fn write_frame<W: Write>(
+    pub(crate) fn write_frame<W: Sink>(
         &mut self,
         w: &mut W,
         fin: bool,
@@ -132,7 +193,7 @@ impl Writer {
         result
     }
 
-    fn write_frame_unguarded<W: Write>(
+    fn write_frame_unguarded<W: Sink>(
         &mut self,
         w: &mut W,
         fin: bool,
@@ -149,38 +210,39 @@ impl Writer {
                 _ => Error::Misuse(Misuse::InvalidCloseBody),
             })?;
         }
+        let max_chunk = self.max_chunk;
+        let uncopied = self.enc.role() == Role::Server && payload.len() >= VECTORED && payload.len() <= max_chunk;
+        // A batch of frames at a time to a stream, so a long message never needs a second copy
+        // of itself; a buffer sink takes it whole.
+        let per_batch = max_chunk.saturating_mul(BATCH.div_ceil(max_chunk)).max(1);
+        if w.buffer().is_some() || (payload.len() <= per_batch && !uncopied) {
+            return self
+                .emit(w, op == OpCode::Close, |enc, out| enc.encode_fragments(fin, rsv, op, payload, max_chunk, out));
+        }
         self.out.clear();
-        if self.enc.role() == Role::Server && payload.len() >= VECTORED && payload.len() <= self.max_chunk {
+        if uncopied {
             // Unmasked and large: the payload goes out from the caller's buffer, not a copy.
             self.enc.encode_header(fin, rsv, op, payload.len(), &mut self.out)?;
             write_all_vectored(w, &mut [IoSlice::new(&self.out), IoSlice::new(payload)])?;
             w.flush()?;
             return Ok(());
         }
-        // A batch of frames at a time, so a long message never needs a second copy of itself.
-        let per_batch = self.max_chunk.saturating_mul(BATCH.div_ceil(self.max_chunk)).max(1);
         let (mut frame_op, mut frame_rsv, mut rest) = (op, rsv, payload);
         loop {
             let (batch, tail) = rest.split_at(rest.len().min(per_batch));
             let last = tail.is_empty();
-            self.enc.encode_fragments(fin && last, frame_rsv, frame_op, batch, self.max_chunk, &mut self.out)?;
-            if last {
-                break;
-            }
+            self.enc.encode_fragments(fin && last, frame_rsv, frame_op, batch, max_chunk, &mut self.out)?;
             w.write_all(&self.out)?;
+            if last {
+                return Ok(w.flush()?);
+            }
             self.out.clear();
             (frame_op, frame_rsv, rest) = (OpCode::Continuation, 0, tail);
         }
-        if op == OpCode::Close {
-            self.close_sent = true;
-        }
-        w.write_all(&self.out)?;
-        w.flush()?;
-        Ok(())
     }
 
     /// Writes a whole message, compressed if deflate is on and it reaches the threshold.
-    pub(crate) fn write_message<W: Write>(&mut self, w: &mut W, op: OpCode, payload: &[u8]) -> Result<()> {
+    pub(crate) fn write_message<W: Sink>(&mut self, w: &mut W, op: OpCode, payload: &[u8]) -> Result<()> {
         self.check_open()?;
         self.check_sequence(op)?;
         let Some(d) = self.deflate.as_mut().filter(|d| op.is_data() && payload.len() >= d.threshold) else {
@@ -197,32 +259,24 @@ impl Writer {
     }
 
     /// Writes a close frame and records that it went out.
-    pub(crate) fn write_close<W: Write>(&mut self, w: &mut W, code: CloseCode, reason: &str) -> Result<()> {
+    pub(crate) fn write_close<W: Sink>(&mut self, w: &mut W, code: CloseCode, reason: &str) -> Result<()> {
         self.check_open()?;
-        self.out.clear();
-        self.enc.encode_close(code, reason, &mut self.out)?;
-        self.close_sent = true;
-        w.write_all(&self.out)?;
-        w.flush()?;
-        Ok(())
+        self.emit(w, true, |enc, out| enc.encode_close(code, reason, out))
     }
 
     /// Answers the peer's close, echoing its status code, and records that ours went out.
-    fn echo_close<W: Write>(&mut self, w: &mut W, code: Option<CloseCode>) -> Result<()> {
+    fn echo_close<W: Sink>(&mut self, w: &mut W, code: Option<CloseCode>) -> Result<()> {
         self.check_open()?;
-        self.out.clear();
         // RFC 6455 §5.5.1: echo the status code received; an empty close is answered empty.
         let code = code.map(|c| c.0.to_be_bytes());
-        self.enc.encode_frame(true, 0, OpCode::Close, code.as_ref().map_or(&[][..], |c| &c[..]), &mut self.out)?;
-        self.close_sent = true;
-        w.write_all(&self.out)?;
-        w.flush()?;
-        Ok(())
+        self.emit(w, true, |enc, out| {
+            enc.encode_frame(true, 0, OpCode::Close, code.as_ref().map_or(&[], |c| &c[..]), out)
+        })
     }
 
     /// Streams `r` as one message of `chunk`-sized fragments. Two buffers alternate so the
     /// frame being written always knows whether another follows: no empty trailing fragment.
-    pub(crate) fn stream_message<W: Write, R: Read>(
+    pub(crate) fn stream_message<W: Sink, R: Read>(
         &mut self,
         w: &mut W,
         op: OpCode,
@@ -275,7 +329,7 @@ impl Writer {
     }
 
     /// Writes one fragment of a streamed message (compressed if deflate is on); `last` ends it.
-    pub(crate) fn stream_fragment<W: Write>(
+    pub(crate) fn stream_fragment<W: Sink>(
         &mut self,
         w: &mut W,
         op: OpCode,
@@ -283,20 +337,20 @@ impl Writer {
         data: &[u8],
         last: bool,
     ) -> Result<()> {
-        self.out.clear();
-        match &mut self.deflate {
-            Some(d) => {
-                let mut z = std::mem::take(&mut d.buf);
-                z.clear();
-                let r = d.compress(data, &mut z, last);
-                d.buf = z;
-                r?;
-                let rsv = rsv | if op == OpCode::Continuation { 0 } else { RSV1 };
-                self.enc.encode_fragments(last, rsv, op, &d.buf, self.max_chunk, &mut self.out)?;
-            }
-            None => self.enc.encode_frame(last, rsv, op, data, &mut self.out)?,
+        let max_chunk = self.max_chunk;
+        let Some(d) = &mut self.deflate else {
+            return self.emit(w, false, |enc, out| enc.encode_frame(last, rsv, op, data, out));
+        };
+        let mut z = std::mem::take(&mut d.buf);
+        z.clear();
+        let compressed = d.compress(data, &mut z, last);
+        let rsv = rsv | if op == OpCode::Continuation { 0 } else { RSV1 };
+        let result = compressed
+            .and_then(|()| self.emit(w, false, |enc, out| enc.encode_fragments(last, rsv, op, &z, max_chunk, out)));
+        if let Some(d) = &mut self.deflate {
+            d.buf = z;
         }
-        Ok(w.write_all(&self.out)?)
+        result
     }
 
     /// Ends a streamed message: takes the lookahead buffers back; `ok` if it was all written.
@@ -305,11 +359,41 @@ impl Writer {
         self.broken = !ok;
     }
 
-    /// Marks the connection broken after a driver's write failed: part of a frame may have
-    /// reached the wire, so nothing more is written.
+    /// Marks the connection broken after a driver's write failed (part of a frame may have
+    /// reached the wire, so nothing more is written), or whole again after an uncopied frame
+    /// ([`Writer::frame_head`]) went out in full.
     #[cfg(feature = "tokio")]
-    pub(crate) fn set_broken(&mut self) {
+    pub(crate) fn set_broken(&mut self, broken: bool) {
+        self.broken = broken;
+    }
+
+    /// For drivers that cannot hand the payload to [`Writer::write_frame`]'s vectored write:
+    /// when `payload` can leave from the caller's buffer (a server's uncompressed frame of
+    /// `VECTORED..=max_chunk_size` bytes; `message`: it is a whole message, which must not be
+    /// one deflate compresses), checks it as `write_frame` would, appends its header to `head`,
+    /// records it as written and returns `true`. The caller then writes `head` and `payload`;
+    /// the connection counts as broken until it calls `set_broken(false)`.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn frame_head(
+        &mut self,
+        fin: bool,
+        rsv: u8,
+        op: OpCode,
+        payload: &[u8],
+        message: bool,
+        head: &mut Vec<u8>,
+    ) -> Result<bool> {
+        let compressed = message && self.deflate.as_ref().is_some_and(|d| op.is_data() && payload.len() >= d.threshold);
+        let uncopied = self.enc.role() == Role::Server && (VECTORED..=self.max_chunk).contains(&payload.len());
+        if compressed || !uncopied || op.is_control() {
+            return Ok(false);
+        }
+        self.check_open()?;
+        self.check_sequence(op)?;
+        self.enc.encode_header(fin, rsv, op, payload.len(), head)?;
+        self.fragmented = !fin;
         self.broken = true;
+        Ok(true)
     }
 }
 
@@ -338,7 +422,7 @@ impl Deflate {
 }
 
 /// `Write::write_all` for several buffers (the std one is unstable).
-fn write_all_vectored<W: Write>(w: &mut W, mut bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
+fn write_all_vectored<W: Sink>(w: &mut W, mut bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
     while !bufs.is_empty() {
         match w.write_vectored(bufs) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -410,7 +494,7 @@ mod tests {
         let sent = sink.len();
         assert!(matches!(w.write_message(&mut sink, OpCode::Text, b""), Err(Error::Io(_))));
         let mut r = io::empty();
-        assert!(matches!(w.stream_message(&mut sink, OpCode::Binary, 0, 100, &mut r), Err(Error::Io(_))));
+        assert!(matches!(w.stream_message(&mut Stream(&mut sink), OpCode::Binary, 0, 100, &mut r), Err(Error::Io(_))));
         assert_eq!(sink.len(), sent, "nothing of the empty messages went out");
     }
 
@@ -418,13 +502,16 @@ mod tests {
     fn nothing_is_written_after_a_write_failed_mid_message() {
         let mut w = Writer::new(&Config::new(Role::Server));
         let mut sink = Dying { left: 10 };
-        assert!(matches!(w.write_frame(&mut sink, true, 0, OpCode::Binary, &[1; 100]), Err(Error::Io(_))));
+        assert!(matches!(w.write_frame(&mut Stream(&mut sink), true, 0, OpCode::Binary, &[1; 100]), Err(Error::Io(_))));
         sink.left = usize::MAX;
-        assert!(matches!(w.write_frame(&mut sink, true, 0, OpCode::Binary, b"x"), Err(Error::WebSocketClosed)));
+        assert!(matches!(
+            w.write_frame(&mut Stream(&mut sink), true, 0, OpCode::Binary, b"x"),
+            Err(Error::WebSocketClosed)
+        ));
 
         let mut w = Writer::new(&Config::new(Role::Server).max_chunk_size(4096));
         let mut sink = Dying { left: 5000 };
-        let r = w.stream_message(&mut sink, OpCode::Binary, 0, 0, &mut &[2u8; 20_000][..]);
+        let r = w.stream_message(&mut Stream(&mut sink), OpCode::Binary, 0, 0, &mut &[2u8; 20_000][..]);
         assert!(matches!(r, Err(Error::Io(_))));
         assert!(matches!(w.write_frame(&mut Vec::new(), true, 0, OpCode::Text, b"x"), Err(Error::WebSocketClosed)));
         // A refused write (misuse) leaves the connection usable.
