@@ -99,6 +99,19 @@ for (const deflate of [false, true]) {
     before(async () => { server = await wsEchoServer({ perMessageDeflate: deflate }); });
     after(() => closeServer(server.wss));
 
+    test('send({ fin: false }) continues one message as ws does (core\'s Session.send_part)', async () => {
+      const ws = await opened(new WebSocket(server.url, { perMessageDeflate: true }));
+      ws.send('ab', { fin: false });
+      ws.ping('between fragments');
+      ws.send(Buffer.from('cd'), { fin: false, binary: true }); // the message stays text
+      ws.send('ef');
+      const [data, isBinary] = await nextMessage(ws);
+      assert.equal(isBinary, false);
+      assert.equal(data.toString(), 'abcdef');
+      ws.close();
+      await closed(ws);
+    });
+
     test('negotiates and echoes text and binary up to 16 MiB', async () => {
       const ws = await opened(new WebSocket(server.url, { perMessageDeflate: true, maxPayload: 32 * 1024 * 1024 }));
       assert.equal(ws.extensions.startsWith('permessage-deflate'), deflate);
