@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
+use crate::autobahn::Driver;
 use crate::component;
 use crate::node::{self, Target};
 use crate::util::{Ctx, Result, free_port, run, start_echo_server};
@@ -22,10 +23,12 @@ pub fn test(ctx: &Ctx) -> Result {
     for (mode, deflate) in [("deflate", &["--deflate"][..]), ("plain", &[][..])] {
         let target = |name: &str, url: String| format!("{name}-{mode},{url},{mode},{LIMIT}");
 
-        let (guard, addr) =
-            start_echo_server(ctx, "echo-server", Stdio::null(), &[deflate, &["--max-message", LIMIT]].concat())?;
-        servers.push(guard);
-        targets.push(target("native", format!("ws://{addr}/")));
+        for (name, driver) in [("native", Driver::Blocking), ("async", Driver::Async)] {
+            let args = [deflate, &["--max-message", LIMIT]].concat();
+            let (guard, addr) = start_echo_server(ctx, driver.server(), Stdio::null(), &args)?;
+            servers.push(guard);
+            targets.push(target(name, format!("ws://{addr}/")));
+        }
 
         let (guard, addr) = component::serve(ctx, Stdio::null(), &[deflate, &["--max-read-limit", LIMIT]].concat())?;
         servers.push(guard);
