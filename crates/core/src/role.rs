@@ -66,8 +66,10 @@ impl Config {
         self
     }
 
-    /// The read buffer size this config implies.
+    /// The read buffer size this config implies: a frame of `max_chunk_size` bytes with its
+    /// longest header fits whole, so a peer writing frames of our size has each one decoded in
+    /// place (without the header, a 64 KiB frame would always go through the message buffer).
     pub(crate) fn read_buffer_size(&self) -> usize {
-        self.max_chunk_size.clamp(4096, 1 << 20)
+        self.max_chunk_size.clamp(4096, 1 << 20) + crate::frame::MAX_HEADER_LEN
     }
 }
