@@ -61,6 +61,8 @@ pub(crate) struct Writer {
     deflate: Option<Deflate>,
     out: Vec<u8>,
     max_chunk: usize,
+    /// Bytes of payload per write to a stream: whole frames, about [`BATCH`].
+    per_batch: usize,
     /// Our close frame has been written: only the close handshake remains.
     close_sent: bool,
     /// A data frame without FIN went out: the message goes on with continuation frames.
@@ -83,12 +85,14 @@ struct Deflate {
 
 impl Writer {
     pub(crate) fn new(config: &Config) -> Self {
+        // 0 means the default here too, even when set on the field directly.
+        let max_chunk = if config.max_chunk_size == 0 { CHUNK_SIZE_LOW_MEMORY } else { config.max_chunk_size };
         Self {
             deflate: None,
             enc: Encoder::new(config.role),
             out: Vec::new(),
-            // 0 means the default here too, even when set on the field directly.
-            max_chunk: if config.max_chunk_size == 0 { CHUNK_SIZE_LOW_MEMORY } else { config.max_chunk_size },
+            max_chunk,
+            per_batch: max_chunk.saturating_mul(BATCH.div_ceil(max_chunk)),
             close_sent: false,
             fragmented: false,
             broken: false,
@@ -214,7 +218,7 @@ impl Writer {
         let uncopied = self.enc.role() == Role::Server && payload.len() >= VECTORED && payload.len() <= max_chunk;
         // A batch of frames at a time to a stream, so a long message never needs a second copy
         // of itself; a buffer sink takes it whole.
-        let per_batch = max_chunk.saturating_mul(BATCH.div_ceil(max_chunk)).max(1);
+        let per_batch = self.per_batch;
         if w.buffer().is_some() || (payload.len() <= per_batch && !uncopied) {
             return self
                 .emit(w, op == OpCode::Close, |enc, out| enc.encode_fragments(fin, rsv, op, payload, max_chunk, out));
