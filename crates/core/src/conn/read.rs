@@ -17,16 +17,14 @@ pub(crate) struct ReadHalf<S> {
     early: Vec<u8>,
 }
 
-/// Sends a reply on the stream the read half holds (or elsewhere: a split reader ignores it).
-pub(crate) type Answer<'r, S> = dyn FnMut(&mut S, Reply<'_>) -> Result<()> + 'r;
-
 impl<S: Read> ReadHalf<S> {
     pub(crate) fn new(stream: S, reader: Reader, early: &[u8]) -> Self {
         Self { stream, reader, early: early.to_vec() }
     }
 
     /// Polls until the reader has an output, reading the stream whenever it needs bytes.
-    fn next(&mut self, frames: bool, answer: &mut Answer<'_, S>) -> Result<Output> {
+    /// `answer` sends a reply on the stream this half holds (a split reader sends it elsewhere).
+    fn next(&mut self, frames: bool, answer: &mut impl FnMut(&mut S, Reply<'_>) -> Result<()>) -> Result<Output> {
         loop {
             let Self { stream, reader, .. } = self;
             if let Some(out) = reader.poll(frames, &mut |reply| answer(stream, reply))? {
@@ -58,7 +56,11 @@ impl<S: Read> ReadHalf<S> {
 
     /// The next data message or the peer's close, its payload in `buf`; returns its opcode
     /// and RSV bits. Pings are answered and handlers run on the way.
-    pub(crate) fn read_message(&mut self, buf: &mut Vec<u8>, answer: &mut Answer<'_, S>) -> Result<(OpCode, u8)> {
+    pub(crate) fn read_message(
+        &mut self,
+        buf: &mut Vec<u8>,
+        answer: &mut impl FnMut(&mut S, Reply<'_>) -> Result<()>,
+    ) -> Result<(OpCode, u8)> {
         loop {
             let out = self.next(false, answer)?;
             // A message assembled in the decoder's buffer changes hands instead of being copied.
@@ -79,7 +81,11 @@ impl<S: Read> ReadHalf<S> {
     }
 
     /// The next frame, control frames included and nothing answered; its payload in `buf`.
-    pub(crate) fn read_frame<'b>(&mut self, buf: &'b mut Vec<u8>, answer: &mut Answer<'_, S>) -> Result<Frame<'b>> {
+    pub(crate) fn read_frame<'b>(
+        &mut self,
+        buf: &'b mut Vec<u8>,
+        answer: &mut impl FnMut(&mut S, Reply<'_>) -> Result<()>,
+    ) -> Result<Frame<'b>> {
         let out = self.next(true, answer)?;
         let Frame { is_final, rsv, op, payload } = self.reader.frame(out);
         buf.clear();
@@ -88,7 +94,7 @@ impl<S: Read> ReadHalf<S> {
     }
 
     /// Parses the next header without consuming it.
-    pub(crate) fn read_header(&mut self, answer: &mut Answer<'_, S>) -> Result<Header> {
+    pub(crate) fn read_header(&mut self, answer: &mut impl FnMut(&mut S, Reply<'_>) -> Result<()>) -> Result<Header> {
         loop {
             let Self { stream, reader, .. } = self;
             if let Some(h) = reader.peek_header(&mut |reply| answer(stream, reply))? {
@@ -99,7 +105,7 @@ impl<S: Read> ReadHalf<S> {
     }
 
     /// After our close went out: reads and discards until the peer's close arrives.
-    pub(crate) fn drain_until_close(&mut self, answer: &mut Answer<'_, S>) -> Result<()> {
+    pub(crate) fn drain_until_close(&mut self, answer: &mut impl FnMut(&mut S, Reply<'_>) -> Result<()>) -> Result<()> {
         while !self.reader.is_closed() {
             self.next(false, answer)?;
         }

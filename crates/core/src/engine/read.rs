@@ -69,9 +69,6 @@ pub(crate) enum Reply<'a> {
     Fail(CloseCode, &'a str),
 }
 
-/// Where a reader's replies go.
-pub(crate) type ReplyTo<'r> = dyn FnMut(Reply<'_>) -> Result<()> + 'r;
-
 /// The read state of one connection.
 #[derive(Debug)]
 pub(crate) struct Reader {
@@ -129,7 +126,11 @@ impl Reader {
     /// nothing is answered. A violation sends its close through `reply` and returns the error;
     /// after that, and after the peer's close, every call returns [`Error::WebSocketClosed`].
     #[inline]
-    pub(crate) fn poll(&mut self, frames: bool, reply: &mut ReplyTo<'_>) -> Result<Option<Output>> {
+    pub(crate) fn poll(
+        &mut self,
+        frames: bool,
+        reply: &mut impl FnMut(Reply<'_>) -> Result<()>,
+    ) -> Result<Option<Output>> {
         if self.closed {
             return Err(Error::WebSocketClosed);
         }
@@ -167,7 +168,7 @@ impl Reader {
     }
 
     /// Fails the connection on `e`: stops reading and sends its close (if it has a code).
-    fn fail(&mut self, e: Error, reply: &mut ReplyTo<'_>) -> Error {
+    fn fail(&mut self, e: Error, reply: &mut impl FnMut(Reply<'_>) -> Result<()>) -> Error {
         self.closed = true;
         if let Some(code) = e.close_code() {
             // The error is what the caller needs; a failed close write adds nothing to it.
@@ -177,7 +178,7 @@ impl Reader {
     }
 
     /// Parses the next frame header without consuming it; `Ok(None)` until it is whole.
-    pub(crate) fn peek_header(&mut self, reply: &mut ReplyTo<'_>) -> Result<Option<Header>> {
+    pub(crate) fn peek_header(&mut self, reply: &mut impl FnMut(Reply<'_>) -> Result<()>) -> Result<Option<Header>> {
         if self.closed {
             return Err(Error::WebSocketClosed);
         }
