@@ -452,6 +452,53 @@ impl OurServer {
         Self { addr, results: Mutex::new((rx, HashMap::new())) }
     }
 
+    /// [`OurServer::start`] on the async face: `accept_async`, then `AsyncConn`, every
+    /// connection a task on one current-thread tokio runtime.
+    #[cfg(feature = "tokio")]
+    fn start_async(deflate: Option<DeflateOptions>, max_chunk: usize) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let (tx, rx) = mpsc::channel();
+        let opts = AcceptOptions {
+            config: Config::new(Role::Server).max_read_limit(READ_LIMIT_LARGE).max_chunk_size(max_chunk),
+            deflate,
+            ..AcceptOptions::default()
+        };
+        thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else { continue };
+                    let (opts, tx) = (opts.clone(), tx.clone());
+                    tokio::spawn(async move {
+                        let (mut conn, accepted) = match lowbit_websockets::accept_async(stream, &opts).await {
+                            Ok(x) => x,
+                            Err(e) => panic!("handshake with the Python client failed: {e}"),
+                        };
+                        let mut buf = Vec::new();
+                        let mut n = 0;
+                        let result = loop {
+                            match conn.read_message(&mut buf).await {
+                                Ok((OpCode::Close, _)) => break Ok(n),
+                                Ok((op, payload)) => {
+                                    if let Err(e) = conn.write_message(op, payload).await {
+                                        break Err(e.to_string());
+                                    }
+                                    n += 1;
+                                }
+                                Err(e) => break Err(e.to_string()),
+                            }
+                        };
+                        let _ = tx.send((accepted.path.clone(), (accepted.extensions.clone(), result)));
+                    });
+                }
+            });
+        });
+        Self { addr, results: Mutex::new((rx, HashMap::new())) }
+    }
+
     /// The connection with request path `path`, once it has ended.
     fn served(&self, path: &str) -> Served {
         let mut g = self.results.lock().unwrap();
@@ -592,6 +639,25 @@ fn python_client_every_offer_against_our_server() {
         seen.dedup();
         eprintln!("{:?}: {} offers, {declined} declined, {} distinct answers", ours.engine, offers.len(), seen.len());
     }
+}
+
+/// The async face against every offer the Python client can make: the same answers, and every
+/// message echoed, as the blocking server.
+#[cfg(feature = "tokio")]
+#[test]
+fn python_client_every_offer_against_our_async_server() {
+    let offers = all_python_offers();
+    let ours = DeflateOptions::default();
+    let server = OurServer::start_async(Some(ours), 0);
+    let conns: Vec<PyConn> = offers
+        .iter()
+        .enumerate()
+        .map(|(i, o)| PyConn { path: format!("/offer/{i}"), offers: Some(vec![*o]), plan: light_plan(i as u64) })
+        .collect();
+    let expected: Vec<Option<String>> = offers.iter().map(|o| our_answer(o, &ours)).collect();
+    let reports = run_python_client(server.addr, &conns);
+    check_python_client_run(&server, &conns, &expected, &reports);
+    assert_eq!(expected.iter().filter(|e| e.is_none()).count(), 2 * 2 * 9, "declined offers");
 }
 
 #[test]
