@@ -411,16 +411,21 @@ struct OurServer {
     results: Mutex<Results>,
 }
 
+/// The options both of our servers accept with.
+fn server_options(deflate: Option<DeflateOptions>, max_chunk: usize) -> AcceptOptions {
+    AcceptOptions {
+        config: Config::new(Role::Server).max_read_limit(READ_LIMIT_LARGE).max_chunk_size(max_chunk),
+        deflate,
+        ..AcceptOptions::default()
+    }
+}
+
 impl OurServer {
     fn start(deflate: Option<DeflateOptions>, max_chunk: usize) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = mpsc::channel();
-        let opts = AcceptOptions {
-            config: Config::new(Role::Server).max_read_limit(READ_LIMIT_LARGE).max_chunk_size(max_chunk),
-            deflate,
-            ..AcceptOptions::default()
-        };
+        let opts = server_options(deflate, max_chunk);
         thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
@@ -460,11 +465,7 @@ impl OurServer {
         let addr = listener.local_addr().unwrap();
         listener.set_nonblocking(true).unwrap();
         let (tx, rx) = mpsc::channel();
-        let opts = AcceptOptions {
-            config: Config::new(Role::Server).max_read_limit(READ_LIMIT_LARGE).max_chunk_size(max_chunk),
-            deflate,
-            ..AcceptOptions::default()
-        };
+        let opts = server_options(deflate, max_chunk);
         thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async move {

@@ -134,6 +134,12 @@ impl Writer {
         }
     }
 
+    /// Whether a frame of `len` payload bytes can leave from the caller's buffer: a server's
+    /// (unmasked) frame from [`VECTORED`] bytes up to one chunk.
+    fn uncopied(&self, len: usize) -> bool {
+        self.enc.role() == Role::Server && (VECTORED..=self.max_chunk).contains(&len)
+    }
+
     /// Sends what the read side owes the peer, unless our close went out first: after it,
     /// nothing but the close handshake may follow (RFC 6455 §5.5.1).
     pub(crate) fn reply<W: Sink>(&mut self, w: &mut W, reply: Reply<'_>) -> Result<()> {
@@ -215,7 +221,7 @@ impl Writer {
             })?;
         }
         let max_chunk = self.max_chunk;
-        let uncopied = self.enc.role() == Role::Server && payload.len() >= VECTORED && payload.len() <= max_chunk;
+        let uncopied = self.uncopied(payload.len());
         // A batch of frames at a time to a stream, so a long message never needs a second copy
         // of itself; a buffer sink takes it whole.
         let per_batch = self.per_batch;
@@ -249,7 +255,7 @@ impl Writer {
     pub(crate) fn write_message<W: Sink>(&mut self, w: &mut W, op: OpCode, payload: &[u8]) -> Result<()> {
         self.check_open()?;
         self.check_sequence(op)?;
-        let Some(d) = self.deflate.as_mut().filter(|d| op.is_data() && payload.len() >= d.threshold) else {
+        let Some(d) = self.deflate.as_mut().filter(|d| d.applies(op, payload.len())) else {
             return self.write_frame(w, true, 0, op, payload);
         };
         let mut z = std::mem::take(&mut d.buf);
@@ -387,9 +393,8 @@ impl Writer {
         message: bool,
         head: &mut Vec<u8>,
     ) -> Result<bool> {
-        let compressed = message && self.deflate.as_ref().is_some_and(|d| op.is_data() && payload.len() >= d.threshold);
-        let uncopied = self.enc.role() == Role::Server && (VECTORED..=self.max_chunk).contains(&payload.len());
-        if compressed || !uncopied || op.is_control() {
+        let compressed = message && self.deflate.as_ref().is_some_and(|d| d.applies(op, payload.len()));
+        if compressed || !self.uncopied(payload.len()) || op.is_control() {
             return Ok(false);
         }
         self.check_open()?;
@@ -402,6 +407,12 @@ impl Writer {
 }
 
 impl Deflate {
+    /// Whether a whole message of type `op` and `len` bytes is compressed (data, from the
+    /// threshold up; control frames never are).
+    fn applies(&self, op: OpCode, len: usize) -> bool {
+        op.is_data() && len >= self.threshold
+    }
+
     /// Compresses `data` into `z`. At the end of a message the sync tail is stripped and, without
     /// context takeover, the engine is reset.
     fn compress(&mut self, data: &[u8], z: &mut Vec<u8>, end_of_message: bool) -> Result<()> {
