@@ -9,6 +9,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::thread::JoinHandle;
 
+use lowbit_ws_host::serve::{ServeOptions, serve_connection};
 use lowbit_ws_host::{AcceptOptions, Error, Host, Limits};
 
 /// The workspace root.
@@ -75,6 +76,24 @@ pub fn component_server(options: AcceptOptions) -> (SocketAddr, JoinHandle<Resul
             Ok(_) => None,
         };
         Ok(Outcome { result, close_code, peak_memory: session.peak_memory() })
+    });
+    (addr, handle)
+}
+
+/// Serves one connection the way `lowbit-ws-host serve` does ([`serve_connection`]), on a
+/// current-thread tokio runtime of its own, on a fresh port. The thread's result is `Err` on
+/// a trap.
+pub fn serve_one(options: ServeOptions) -> (SocketAddr, JoinHandle<Result<Result<u64, Error>, String>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let handle = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+        runtime.block_on(async {
+            let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
+            let (tcp, _) = listener.accept().await.map_err(|e| e.to_string())?;
+            serve_connection(host(), tcp, &options).await.map_err(|e| format!("trap: {e:#}"))
+        })
     });
     (addr, handle)
 }

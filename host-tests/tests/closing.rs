@@ -1,13 +1,15 @@
-//! How `lowbit_ws_host::serve_echo` (what `lowbit-ws-host serve` runs per connection) ends a
-//! connection: the close frame it sends must reach a client that is still sending, as it
-//! does from a browser that is halfway through a message the component refused.
+//! How `lowbit_ws_host::serve::serve_connection` (what `lowbit-ws-host serve` runs per
+//! connection) ends a connection: the close frame it sends must reach a client that is still
+//! sending, as it does from a browser that is halfway through a message the component
+//! refused; a client that does not finish its upgrade request in time is dropped.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::time::Duration;
 
 use host_tests::*;
-use lowbit_ws_host::{Limits, accept_options, serve_echo};
+use lowbit_ws_host::serve::ServeOptions;
+use lowbit_ws_host::{Limits, accept_options};
 
 /// A client writes a frame far larger than the limit; the component refuses it from its
 /// header (1009) while most of it is still on the way. Without a graceful close the host's
@@ -15,13 +17,8 @@ use lowbit_ws_host::{Limits, accept_options, serve_echo};
 /// write fails before it reads the close frame: a browser then reports 1006.
 #[test]
 fn refused_message_close_frame_reaches_a_client_still_sending() {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
     let limits = Limits { max_read_limit: 1 << 20, max_chunk_size: 64 << 10 };
-    let server = std::thread::spawn(move || {
-        let (tcp, _) = listener.accept().expect("accept");
-        serve_echo(host(), tcp, &accept_options(limits, false), Duration::from_secs(10)).expect("no trap")
-    });
+    let (addr, server) = serve_one(ServeOptions::new(accept_options(limits, false)));
 
     let mut tcp = TcpStream::connect(addr).expect("connect");
     let (head, mut got) = raw_client_handshake(&mut tcp, false).expect("handshake");
@@ -45,30 +42,44 @@ fn refused_message_close_frame_reaches_a_client_still_sending() {
     let frames = parse_server_frames(&got);
     assert_eq!(close_code_of(&frames), Some(1009), "frames: {frames:?}");
     drop(tcp); // hanging up ends the server's wait for us
-    let result = server.join().expect("server thread");
+    let result = server.join().expect("server thread").expect("no trap");
     assert!(matches!(result, Err(lowbit_ws_host::Error::MessageTooBig(_))), "{result:?}");
 }
 
-/// A client that sends half an upgrade request and stalls is dropped after the handshake
-/// timeout: the handshake fails on the read (no status is sent) and the server hangs up, instead of holding
-/// the connection's thread forever.
+/// A client that trickles its upgrade request, a byte at a time, is dropped at the handshake
+/// deadline, which counts from the accept and not per read: it fails the handshake with
+/// no status sent and the server hangs up, instead of holding the connection for as long as
+/// the client keeps sending. The trickle is bounded: it stops when the server hangs up, and
+/// the whole request (which would complete the handshake) is never sent.
 #[test]
-fn stalled_upgrade_request_is_dropped_after_the_handshake_timeout() {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let server = std::thread::spawn(move || {
-        let (tcp, _) = listener.accept().expect("accept");
-        serve_echo(host(), tcp, &accept_options(Limits::default(), false), Duration::from_millis(300)).expect("no trap")
-    });
+fn trickled_upgrade_request_is_dropped_at_the_handshake_deadline() {
+    let options = ServeOptions {
+        handshake_timeout: Duration::from_millis(300),
+        ..ServeOptions::new(accept_options(Limits::default(), false))
+    };
+    let (addr, server) = serve_one(options);
     let mut tcp = TcpStream::connect(addr).expect("connect");
-    tcp.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n").expect("half a request");
+    // Each byte arrives well within the deadline of the one before.
+    let request = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n";
+    let mut sent = 0;
+    for byte in request {
+        if tcp.write_all(&[*byte]).is_err() {
+            break;
+        }
+        sent += 1;
+        std::thread::sleep(Duration::from_millis(20));
+        if server.is_finished() {
+            break;
+        }
+    }
+    assert!(sent < request.len(), "the server was still waiting after the whole trickle");
     // The server hangs up: end of stream, nothing written.
     let mut got = Vec::new();
-    tcp.read_to_end(&mut got).expect("the server's FIN");
+    let _ = tcp.read_to_end(&mut got);
     assert!(got.is_empty(), "{:?}", String::from_utf8_lossy(&got));
-    let result = server.join().expect("server thread");
+    let result = server.join().expect("server thread").expect("no trap");
     assert!(
-        matches!(&result, Err(lowbit_ws_host::Error::Handshake(h)) if h.status.is_none() && h.message.contains("i/o")),
+        matches!(&result, Err(lowbit_ws_host::Error::Handshake(h)) if h.status.is_none() && h.message.contains("did not arrive")),
         "{result:?}"
     );
 }

@@ -15,10 +15,10 @@ fn a_data_frame_after_fin_false_is_misuse_in_the_component() {
     let (tcp, _) = listener.accept().expect("accept");
     let mut session = host().session().expect("session");
     let conn = session.wrap(tcp, Role::Server, Limits { max_read_limit: 0, max_chunk_size: 0 }).expect("wrap");
-    let (ws, store) = session.exports();
+    let (ws, store) = session.0.exports();
     let framing = ws.lowbit_websockets_framing().connection();
     let mut write = |fin: bool, op: Opcode, payload: &[u8]| {
-        framing.call_write_frame(&mut *store, conn, fin, 0, op, payload).expect("no trap")
+        lowbit_ws_host::block_on(framing.call_write_frame(&mut *store, conn, fin, 0, op, payload)).expect("no trap")
     };
     write(false, Opcode::Text, b"a").expect("first fragment");
     write(true, Opcode::Ping, b"p").expect("a control frame between fragments");

@@ -9,16 +9,21 @@
 //!          target/wasm32-wasip2/release/lowbit_websockets_component.wasm)
 //!          --max-read-limit BYTES (default 16 MiB)  --max-chunk-size BYTES (default 64 KiB)
 //!          --deflate-threshold BYTES (compress messages from this size; default 1024)
+//!          --threads N (serve: 1 = one current-thread tokio runtime, the default; more =
+//!          a multi-thread runtime; every connection is a task, many per thread)
+//!          --handshake-timeout SECS (serve: the whole upgrade request; default 10)
+//!          --stall-timeout SECS (serve: drop a peer whose pending output makes no progress
+//!          for this long; default 30; 0 = never)
 //!          --verbose (one line per connection)
 //! ```
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
-use lowbit_ws_host::{ConnectOptions, Host, Limits, Opcode, accept_options, default_deflate, serve_echo};
-
-/// How long a client may take to send its upgrade request (as core's echo-server example).
-const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+use lowbit_ws_host::serve::{ServeOptions, ServeStats};
+use lowbit_ws_host::{ConnectOptions, Host, Limits, Opcode, accept_options, default_deflate};
 
 struct Args {
     cmd: String,
@@ -28,11 +33,14 @@ struct Args {
     limits: Limits,
     verbose: bool,
     threshold: Option<u32>,
+    threads: usize,
+    handshake_timeout: Duration,
+    stall_timeout: Option<Duration>,
 }
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: lowbit-ws-host serve --addr HOST:PORT [--deflate] [--component PATH] [--max-read-limit N] [--max-chunk-size N] [--verbose]"
+        "usage: lowbit-ws-host serve --addr HOST:PORT [--deflate] [--component PATH] [--max-read-limit N] [--max-chunk-size N] [--deflate-threshold N] [--threads N] [--handshake-timeout SECS] [--stall-timeout SECS] [--verbose]"
     );
     eprintln!(
         "       lowbit-ws-host autobahn-client [--no-deflate] [--component PATH] [--max-read-limit N] [--max-chunk-size N]"
@@ -50,8 +58,10 @@ fn default_component() -> String {
 }
 
 fn parse() -> Option<Args> {
-    let mut it = std::env::args().skip(1);
-    let cmd = it.next()?;
+    let mut it = std::env::args().skip(1).peekable();
+    // `serve` is the default command, so flags may come first (as the bench harness passes
+    // `--addr` before the rest).
+    let cmd = if it.peek()?.starts_with("--") { "serve".to_owned() } else { it.next()? };
     let mut a = Args {
         cmd,
         addr: "127.0.0.1:9001".into(),
@@ -60,9 +70,14 @@ fn parse() -> Option<Args> {
         limits: Limits { max_read_limit: 16 << 20, max_chunk_size: 64 << 10 },
         verbose: false,
         threshold: None,
+        threads: 1,
+        handshake_timeout: lowbit_ws_host::serve::HANDSHAKE_TIMEOUT,
+        stall_timeout: Some(lowbit_ws_host::serve::STALL_TIMEOUT),
     };
+    let secs = |v: String| v.parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0).map(Duration::from_secs_f64);
     while let Some(flag) = it.next() {
         match flag.as_str() {
+            "serve" if a.cmd == "serve" => {} // named after leading flags
             "--addr" => a.addr = it.next()?,
             "--deflate" => a.deflate = Some(true),
             "--no-deflate" => a.deflate = Some(false),
@@ -71,6 +86,9 @@ fn parse() -> Option<Args> {
             "--max-chunk-size" => a.limits.max_chunk_size = it.next()?.parse().ok()?,
             "--verbose" => a.verbose = true,
             "--deflate-threshold" => a.threshold = Some(it.next()?.parse().ok()?),
+            "--threads" => a.threads = it.next()?.parse().ok().filter(|n| *n > 0)?,
+            "--handshake-timeout" => a.handshake_timeout = secs(it.next()?)?,
+            "--stall-timeout" => a.stall_timeout = Some(secs(it.next()?)?).filter(|d| !d.is_zero()),
             _ => return None,
         }
     }
@@ -101,30 +119,36 @@ fn main() -> ExitCode {
 }
 
 fn serve(host: &Host, args: &Args) -> wasmtime::Result<()> {
-    let listener = TcpListener::bind(&args.addr)?;
-    let mut options = accept_options(args.limits, args.deflate.unwrap_or(false));
-    if let (Some(d), Some(t)) = (options.deflate.as_mut(), args.threshold) {
+    let mut accept = accept_options(args.limits, args.deflate.unwrap_or(false));
+    if let (Some(d), Some(t)) = (accept.deflate.as_mut(), args.threshold) {
         d.threshold = t;
     }
-    // The same first line as core's echo-server example, so scripts can wait for it (and
-    // learn the port when --addr asks for port 0).
-    println!("listening on {}", listener.local_addr()?);
-    std::io::Write::flush(&mut std::io::stdout())?;
-    eprintln!("lowbit-ws-host: serving on ws://{} (deflate {})", listener.local_addr()?, options.deflate.is_some());
-    for tcp in listener.incoming() {
-        let Ok(tcp) = tcp else { continue };
-        let (host, options, verbose) = (host.clone(), options.clone(), args.verbose);
-        std::thread::spawn(move || {
-            let peer = tcp.peer_addr().ok();
-            let r = serve_echo(&host, tcp, &options, HANDSHAKE_TIMEOUT);
-            if verbose {
-                eprintln!("{peer:?}: {r:?}");
-            } else if let Err(trap) = r {
-                eprintln!("{peer:?}: trap: {trap:#}");
-            }
-        });
-    }
-    Ok(())
+    let options = ServeOptions {
+        handshake_timeout: args.handshake_timeout,
+        stall_timeout: args.stall_timeout,
+        verbose: args.verbose,
+        ..ServeOptions::new(accept)
+    };
+    let runtime = if args.threads == 1 {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(args.threads).enable_all().build()?
+    };
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&args.addr).await?;
+        // The same first line as core's echo-server example, so scripts can wait for it (and
+        // learn the port when --addr asks for port 0).
+        println!("listening on {}", listener.local_addr()?);
+        std::io::Write::flush(&mut std::io::stdout())?;
+        eprintln!(
+            "lowbit-ws-host: serving on ws://{} (deflate {}, {} thread(s))",
+            listener.local_addr()?,
+            options.accept.deflate.is_some(),
+            args.threads
+        );
+        lowbit_ws_host::serve::serve(host.clone(), listener, options, Arc::new(ServeStats::default())).await;
+        Ok::<_, wasmtime::Error>(())
+    })
 }
 
 /// The Autobahn client loop (see /work/shared/autobahn/README.md, "Testing a client").

@@ -1,12 +1,12 @@
-//! A `TcpStream`'s two halves as `wasi:io` streams, for a host that gives each connection
-//! its own thread.
+//! A `std` `TcpStream`'s two halves as `wasi:io` streams, for a host that gives each
+//! connection its own thread ([`Session`](crate::Session)).
 //!
 //! The halves block the calling thread in `read` and `write` (and report themselves always
 //! ready), which is exactly what the guest's `blocking-read`/`check-write` loop wants when
 //! one thread serves one connection: one host call per read, one `write(2)`-loop per write,
 //! no background task, no extra copy through a channel. A host that multiplexes many
-//! connections on one thread would use wasmtime-wasi's `AsyncReadStream`/`AsyncWriteStream`
-//! over a tokio `TcpStream` instead; the guest works unchanged with either.
+//! connections on one thread uses [`tokio_tcp`](crate::tokio_tcp) instead; the guest works
+//! unchanged with either.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -20,6 +20,12 @@ use wasmtime_wasi::p2::{
 const MAX_READ: usize = 1 << 20;
 /// What `check-write` grants: the guest may hand over up to this much per `write`.
 const WRITE_BUDGET: usize = 4 << 20;
+
+impl crate::Transport for TcpStream {
+    fn into_streams(self) -> io::Result<(DynInputStream, DynOutputStream)> {
+        tcp_streams(self)
+    }
+}
 
 /// Splits `stream` into an input and an output stream for a guest. Dropping both closes
 /// the socket; dropping the output half shuts down the write direction (TCP FIN).

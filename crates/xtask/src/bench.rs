@@ -9,7 +9,9 @@
 //! - `fastwebsockets` and `tokio-tungstenite`: the same shape over those libraries
 //!   (`crates/bench-peers`);
 //! - `lowbit` and `tungstenite`: the blocking thread-per-connection servers
-//!   (`echo-server.rs`, `tungstenite-echo-server.rs`); `deflate` is ours with `--deflate`.
+//!   (`echo-server.rs`, `tungstenite-echo-server.rs`); `deflate` is ours with `--deflate`;
+//! - `component`: the WebAssembly component in `lowbit-ws-host serve --threads 1`, a guest
+//!   instance per connection, all on one thread.
 //!
 //! Each scenario is N connections (100 and 10,000 by default) in a closed loop, one message in
 //! flight each, with binary messages of 20 B, 1 KiB, 16 KiB and 64 KiB. The server is pinned
@@ -81,7 +83,7 @@ const USAGE: &str = "usage: cargo xtask bench [OPTIONS]
   --rounds N          run every scenario N times, alternating, and report the best (default 3)
   --connections LIST  concurrent connections, e.g. 100 or 100,10000 (default 100,10000)
   --only LIST         servers to run, e.g. async,fastwebsockets: async, async-deflate,
-                      fastwebsockets, tokio-tungstenite, lowbit, tungstenite, deflate
+                      fastwebsockets, tokio-tungstenite, lowbit, tungstenite, deflate, component
   --size LIST         message sizes to run, from 20, 1024, 16384, 65536 (default all)
   --threads N         generator threads (default 1; all on the generator's core when pinned)
   --no-pin            do not pin the server and the generator to a core each
@@ -182,6 +184,8 @@ enum Exe {
     Example(&'static str),
     /// A binary of `bench-peers`.
     Peer(&'static str),
+    /// `lowbit-ws-host`, with the component it loads.
+    Host,
 }
 
 /// A server configuration under test.
@@ -196,7 +200,7 @@ pub struct Target {
 }
 
 /// Every server, in the order of the report. To plug in another, add it here.
-const TARGETS: [Target; 7] = [
+const TARGETS: [Target; 8] = [
     Target {
         key: "async",
         label: "lowbit async",
@@ -253,6 +257,14 @@ const TARGETS: [Target; 7] = [
         deflate: true,
         sizes: &DEFLATE_SIZES,
     },
+    Target {
+        key: "component",
+        label: "lowbit component",
+        exe: Exe::Host,
+        args: &["serve", "--threads", "1"],
+        deflate: false,
+        sizes: &SIZES,
+    },
 ];
 
 impl Target {
@@ -260,6 +272,7 @@ impl Target {
         match self.exe {
             Exe::Example(name) => ctx.example(name),
             Exe::Peer(name) => ctx.target.join("release").join(name),
+            Exe::Host => ctx.target.join("release/lowbit-ws-host"),
         }
     }
 
@@ -358,6 +371,9 @@ fn build(ctx: &Ctx, opts: &Options) -> Result<Vec<&'static Target>> {
             cmd.args(["--example", name]);
         }
         run_command(&mut cmd)?;
+    }
+    if targets.iter().any(|t| t.exe == Exe::Host) {
+        crate::component::build(ctx)?;
     }
     if targets.iter().any(|t| matches!(t.exe, Exe::Peer(_))) {
         run_command(ctx.cargo().args(["build", "--release", "-p", PEERS, "--bins"]))?;

@@ -81,7 +81,8 @@ mod tests {
     use crate::util::Ctx;
 
     /// The README's Rust blocks are the readme examples' files, in order, so they compile
-    /// and run: the blocking server and client, then the hyper and axum servers.
+    /// and run: the blocking server and client, the hyper and axum servers, then the
+    /// component's blocking and async plugin hosts.
     #[test]
     fn readme_code_is_the_example() {
         let root = Ctx::new().root;
@@ -89,18 +90,15 @@ mod tests {
         let blocks: Vec<&str> =
             readme.split("```rust\n").skip(1).map(|rest| rest.split("```").next().unwrap()).collect();
         let files = [
-            ("readme", "server.rs"),
-            ("readme", "client.rs"),
-            ("readme-async", "with_hyper.rs"),
-            ("readme-async", "with_axum.rs"),
+            "crates/core/examples/readme/server.rs",
+            "crates/core/examples/readme/client.rs",
+            "crates/core/examples/readme-async/with_hyper.rs",
+            "crates/core/examples/readme-async/with_axum.rs",
+            "crates/host/examples/plugin/sync_host.rs",
+            "crates/host/examples/plugin/async_host.rs",
         ];
-        let files: Vec<String> = files
-            .iter()
-            .map(|(example, file)| {
-                std::fs::read_to_string(root.join("crates/core/examples").join(example).join(file)).unwrap()
-            })
-            .collect();
-        assert_eq!(blocks, files, "README.md's Rust blocks differ from crates/core/examples/{{readme,readme-async}}/");
+        let files: Vec<String> = files.iter().map(|file| std::fs::read_to_string(root.join(file)).unwrap()).collect();
+        assert_eq!(blocks, files, "README.md's Rust blocks differ from the examples they show");
     }
 
     #[test]
