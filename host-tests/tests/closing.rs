@@ -57,12 +57,15 @@ fn trickled_upgrade_request_is_dropped_at_the_handshake_deadline() {
         handshake_timeout: Duration::from_millis(300),
         ..ServeOptions::new(accept_options(Limits::default(), false))
     };
+    host(); // compiled before the clock starts
     let (addr, server) = serve_one(options);
     let mut tcp = TcpStream::connect(addr).expect("connect");
-    // Each byte arrives well within the deadline of the one before.
-    let request = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n";
+    // A request head that never ends (one long header, far below the 16 KiB head limit),
+    // each byte well within the deadline of the one before.
+    let mut request = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nX-Pad: ".to_vec();
+    request.resize(2000, b'a');
     let mut sent = 0;
-    for byte in request {
+    for byte in &request {
         if tcp.write_all(&[*byte]).is_err() {
             break;
         }

@@ -6,8 +6,9 @@
 //! one host call, no copy and no allocation.
 //!
 //! Writes of up to 4096 bytes (every control frame and small message) are one
-//! `blocking-write-and-flush`; longer ones go out in `check-write`-sized pieces, waiting on
-//! the stream's pollable when it is full, and are flushed once by `flush`.
+//! `blocking-write-and-flush`; longer ones, and every piece of a vectored write (a large
+//! frame's header and payload), go out in `check-write`-sized pieces, waiting on the
+//! stream's pollable when it is full, and are flushed once by `flush`.
 
 use std::io::{self, Read, Write};
 
@@ -64,13 +65,10 @@ impl Read for Streams {
     }
 }
 
-impl Write for Streams {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if buf.len() <= SMALL_WRITE && !self.dirty {
-            // One host call: the common case of a small frame written and flushed at once.
-            self.output.blocking_write_and_flush(buf).map_err(write_error)?;
-            return Ok(buf.len());
-        }
+impl Streams {
+    /// Hands the output stream as much of `buf` as `check-write` permits (waiting for a
+    /// permit when there is none), to be sent by the next `flush`.
+    fn write_permitted(&mut self, buf: &[u8]) -> io::Result<usize> {
         loop {
             let permit = self.output.check_write().map_err(write_error)?;
             if permit == 0 {
@@ -82,6 +80,32 @@ impl Write for Streams {
             self.dirty = true;
             return Ok(n);
         }
+    }
+}
+
+impl Write for Streams {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.len() <= SMALL_WRITE && !self.dirty {
+            // One host call: the common case of a small frame written and flushed at once.
+            self.output.blocking_write_and_flush(buf).map_err(write_error)?;
+            return Ok(buf.len());
+        }
+        self.write_permitted(buf)
+    }
+
+    /// Core writes a large frame as its header and its payload, then flushes: both go
+    /// through `write` and leave together at the `flush` (one `writev` on a host that sends
+    /// at flush), not as a small write and flush for the header and another for the payload.
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let mut written = 0;
+        for buf in bufs.iter().filter(|b| !b.is_empty()) {
+            let n = self.write_permitted(buf)?;
+            written += n;
+            if n < buf.len() {
+                break;
+            }
+        }
+        Ok(written)
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -3,9 +3,9 @@
 //!
 //! Both halves use the socket directly, with no background task or channel: a read is one
 //! `read(2)` into a fresh buffer that wasmtime copies into the guest's (see
-//! `crates/component/src/io.rs`: it lands in the guest's read buffer), and a write is one
-//! `write(2)` of what the guest handed over, straight from that list. Only what the kernel
-//! does not take at once is kept (no copy, the same `Bytes`) until the socket is writable.
+//! `crates/component/src/io.rs`: it lands in the guest's read buffer). Writes keep the lists
+//! wasmtime lifted out of guest memory (no further copy) until the guest flushes, then go in
+//! one `writev(2)`; what the kernel does not take waits for the socket to be writable.
 //! When a read finds nothing or a write cannot finish, the guest's `blocking-read` /
 //! `blocking-flush` waits on the socket's readiness, which suspends its fiber and lets
 //! the thread serve other connections.
@@ -15,7 +15,8 @@
 //! bounded number of reads. A guest that computes without I/O is preempted by epochs
 //! ([`EPOCH_TICK`](crate::EPOCH_TICK)).
 
-use std::io;
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
 use std::net::Shutdown;
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,8 +46,7 @@ impl crate::Transport for TokioTcp {
     fn into_streams(self) -> io::Result<(DynInputStream, DynOutputStream)> {
         self.stream.set_nodelay(true)?;
         let input = TcpInput { stream: Arc::clone(&self.stream), closed: false };
-        let output =
-            TcpOutput { stream: self.stream, pending: Bytes::new(), failed: None, stall_timeout: self.stall_timeout };
+        let output = TcpOutput::new(self.stream, self.stall_timeout);
         Ok((Box::new(input), Box::new(output)))
     }
 }
@@ -101,17 +101,28 @@ impl Pollable for TcpInput {
     }
 }
 
-/// The write half.
+/// The write half. Writes are kept (the same `Bytes`, no copy) until the guest flushes,
+/// then sent in one `writev`: a large frame's header and payload leave in one segment.
 struct TcpOutput {
     stream: Arc<TcpStream>,
-    /// What the kernel has not taken yet; `check-write` grants nothing until it is gone.
-    pending: Bytes,
+    /// Written and not yet taken by the kernel, oldest first.
+    pending: VecDeque<Bytes>,
+    pending_len: usize,
+    /// A flush was asked for and `pending` is not sent yet: `check-write` grants nothing.
+    flushing: bool,
     /// Why the stream broke: a write error, or no progress within `stall_timeout`.
     failed: Option<io::ErrorKind>,
     stall_timeout: Option<Duration>,
 }
 
+/// The most slices one `writev` takes here.
+const MAX_SLICES: usize = 16;
+
 impl TcpOutput {
+    fn new(stream: Arc<TcpStream>, stall_timeout: Option<Duration>) -> Self {
+        Self { stream, pending: VecDeque::new(), pending_len: 0, flushing: false, failed: None, stall_timeout }
+    }
+
     fn check(&self) -> StreamResult<()> {
         match self.failed {
             None => Ok(()),
@@ -119,19 +130,37 @@ impl TcpOutput {
         }
     }
 
-    /// Writes as much of `pending` as the kernel takes now.
-    fn push(&mut self) {
-        while !self.pending.is_empty() {
-            match self.stream.try_write(&self.pending) {
-                Ok(n) => self.pending.advance(n),
+    /// Sends as much of `pending` as the kernel takes now; returns whether any went.
+    fn push(&mut self) -> bool {
+        let before = self.pending_len;
+        while self.pending_len > 0 {
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let n = self.pending.iter().zip(&mut slices).map(|(b, s)| *s = IoSlice::new(b)).count();
+            match self.stream.try_write_vectored(&slices[..n]) {
+                Ok(sent) => self.consume(sent),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => {
                     self.failed = Some(e.kind());
                     self.pending.clear();
-                    return;
+                    self.pending_len = 0;
                 }
             }
+        }
+        self.flushing &= self.pending_len > 0;
+        self.pending_len < before
+    }
+
+    fn consume(&mut self, mut sent: usize) {
+        self.pending_len -= sent;
+        while sent > 0 {
+            let Some(front) = self.pending.front_mut() else { return };
+            if front.len() > sent {
+                front.advance(sent);
+                return;
+            }
+            sent -= front.len();
+            self.pending.pop_front();
         }
     }
 }
@@ -139,22 +168,24 @@ impl TcpOutput {
 impl OutputStream for TcpOutput {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
         self.check()?;
-        if !self.pending.is_empty() {
-            return Err(StreamError::trap("write without a check-write permit"));
+        if self.flushing || bytes.len() > WRITE_BUDGET - self.pending_len {
+            return Err(StreamError::trap("write past the check-write permit"));
         }
-        self.pending = bytes;
-        self.push();
-        self.check()
+        self.pending_len += bytes.len();
+        self.pending.push_back(bytes);
+        Ok(())
     }
 
     fn flush(&mut self) -> StreamResult<()> {
-        // Nothing is buffered but `pending`, which `ready` waits out.
+        self.check()?;
+        self.flushing = self.pending_len > 0;
+        self.push();
         self.check()
     }
 
     fn check_write(&mut self) -> StreamResult<usize> {
         self.check()?;
-        Ok(if self.pending.is_empty() { WRITE_BUDGET } else { 0 })
+        Ok(if self.flushing { 0 } else { WRITE_BUDGET - self.pending_len })
     }
 }
 
@@ -162,8 +193,10 @@ impl OutputStream for TcpOutput {
 impl Pollable for TcpOutput {
     async fn ready(&mut self) {
         tokio::task::consume_budget().await;
+        // A guest waiting for a permit with the budget used up gets it by a flush.
+        self.flushing |= self.pending_len >= WRITE_BUDGET;
         let mut deadline = self.stall_timeout.map(|t| Instant::now() + t);
-        while !self.pending.is_empty() && self.failed.is_none() {
+        while self.flushing && self.failed.is_none() {
             let writable = self.stream.writable();
             let ready = match deadline {
                 Some(at) => tokio::time::timeout_at(at, writable).await.ok(),
@@ -173,9 +206,7 @@ impl Pollable for TcpOutput {
                 None => self.failed = Some(io::ErrorKind::TimedOut), // a stalled peer
                 Some(Err(e)) => self.failed = Some(e.kind()),
                 Some(Ok(())) => {
-                    let before = self.pending.len();
-                    self.push();
-                    if self.pending.len() < before {
+                    if self.push() {
                         deadline = self.stall_timeout.map(|t| Instant::now() + t);
                     }
                 }
