@@ -86,3 +86,32 @@ fn trickled_upgrade_request_is_dropped_at_the_handshake_deadline() {
         "{result:?}"
     );
 }
+
+/// A client that stops reading while the server has output pending is dropped once its
+/// writes make no progress for the stall timeout: the guest's write fails with a timed-out
+/// I/O error and the connection ends. (The default in `serve` is 30 s; 0 s would be off.)
+#[test]
+fn a_peer_that_stops_reading_is_dropped_after_the_stall_timeout() {
+    let options = ServeOptions {
+        stall_timeout: Some(Duration::from_millis(500)),
+        ..ServeOptions::new(accept_options(Limits { max_read_limit: 16 << 20, max_chunk_size: 64 << 10 }, false))
+    };
+    let (addr, server) = serve_one(options);
+    let mut tcp = TcpStream::connect(addr).expect("connect");
+    let (head, _) = raw_client_handshake(&mut tcp, false).expect("handshake");
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    // Binary messages of 1 MiB (mask key 0), their echoes never read: the socket buffers
+    // fill, the server's writes stop making progress, and it hangs up.
+    let len: u64 = 1 << 20;
+    let mut message = vec![0x82, 0x80 | 127];
+    message.extend_from_slice(&len.to_be_bytes());
+    message.extend_from_slice(&[0; 4]);
+    message.resize(message.len() + len as usize, 0);
+    for _ in 0..64 {
+        if tcp.write_all(&message).is_err() {
+            break;
+        }
+    }
+    let result = server.join().expect("server thread").expect("no trap");
+    assert!(matches!(&result, Err(lowbit_ws_host::Error::Io(why)) if why.contains("timed out")), "{result:?}");
+}
