@@ -101,8 +101,9 @@ pub struct Decoder {
     buf: Vec<u8>,
     /// The largest the input buffer may grow: the configured read buffer size.
     buf_max: usize,
-    /// A read filled the input buffer: it doubles at the next `read_buf`.
-    grow: bool,
+    /// What the input buffer should hold at the next `read_buf` (0: as it is): twice its
+    /// size after a read filled it, or what `feed` was handed.
+    grow_to: usize,
     /// The input buffer is cut to this at the next `read_buf` that finds it empty.
     cut_to: Option<usize>,
     /// Reads, for giving back input buffer capacity.
@@ -153,7 +154,7 @@ impl Decoder {
             rsv_extra: 0,
             buf: Vec::new(),
             buf_max: config.read_buffer_size().max(INPUT_START),
-            grow: false,
+            grow_to: 0,
             cut_to: None,
             buf_trim: Trim::default(),
             msg_trim: Trim::default(),
@@ -223,8 +224,9 @@ impl Decoder {
             self.end -= self.start;
             self.start = 0;
         }
-        if self.buf.is_empty() || std::mem::take(&mut self.grow) {
-            let size = (self.buf.len() * 2).clamp(INPUT_START, self.buf_max);
+        let want = std::mem::take(&mut self.grow_to);
+        if self.buf.is_empty() || want > self.buf.len() {
+            let size = want.checked_next_power_of_two().unwrap_or(usize::MAX).clamp(INPUT_START, self.buf_max);
             self.buf.reserve_exact(size - self.buf.len());
             self.buf.resize(size, 0);
         }
@@ -245,7 +247,9 @@ impl Decoder {
             self.direct = 0;
         } else {
             self.end = (self.end + n).min(self.buf.len());
-            self.grow = self.end == self.buf.len() && self.buf.len() < self.buf_max;
+            if self.end == self.buf.len() {
+                self.grow_to = self.buf.len() * 2;
+            }
             if let Some(keep) = self.buf_trim.end_use(n) {
                 self.cut_to = Some(keep);
             }
@@ -255,6 +259,12 @@ impl Decoder {
     /// Copies as much of `data` into the input buffer as fits and returns how much that was.
     /// Poll until `Ok(None)` before feeding the rest.
     pub fn feed(&mut self, data: &[u8]) -> usize {
+        // Bytes pushed in whole (a JavaScript runtime's chunk): make room for all of them at
+        // once, up to the largest input buffer, so a frame that came whole is decoded whole.
+        let want = self.end - self.start + data.len();
+        if want > self.buf.len() {
+            self.grow_to = want;
+        }
         let room = self.read_buf();
         let n = room.len().min(data.len());
         room[..n].copy_from_slice(&data[..n]);

@@ -230,6 +230,10 @@ impl Conn {
     pub fn consume_output(&mut self, n: usize) {
         if !self.handshake_out.is_empty() {
             self.handshake_out.drain(..n.min(self.handshake_out.len()));
+            if self.handshake_out.is_empty() {
+                // Handshake bytes are written once: keep no capacity for them.
+                self.handshake_out = Vec::new();
+            }
         } else if let Some(s) = &mut self.session {
             s.consume_output(n);
         }
