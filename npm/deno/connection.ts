@@ -14,9 +14,16 @@ const { EVENT_TEXT, EVENT_BINARY, EVENT_CLOSE, EVENT_PING, EVENT_PONG, EVENT_HEA
 const INFO = new Uint32Array(4);
 /** Lengths passed as `u32`: larger inputs take the `usize` functions. */
 const U32_MAX = 0xffffffff;
-/** Each connection's read buffer: its first size, and the most it grows to. */
-const READ_SIZE = 64 * 1024;
+/**
+ * Each connection's read buffer follows use, as core's buffers do (crates/core/src/sizing.rs):
+ * it starts at READ_SIZE, doubles when a read fills it (up to READ_SIZE_MAX), and after
+ * READ_WINDOW reads whose largest used a quarter of it or less, is replaced by one of twice
+ * that (at least READ_FLOOR). An idle connection, parked in a read, holds 1 KiB.
+ */
+const READ_SIZE = 1024;
 const READ_SIZE_MAX = 256 * 1024;
+const READ_FLOOR = 4096;
+const READ_WINDOW = 64;
 const I32_MAX = 0x7fffffff;
 /** How long a finished connection waits for the peer to hang up (see `#linger`). */
 const LINGER_MS = 2000;
@@ -348,6 +355,8 @@ export class WebSocketConnection {
     let buf = new Uint8Array(READ_SIZE);
     let chunk = first;
     let n = first.length;
+    let reads = 0;
+    let peak = 0;
     try {
       // (terminate() may have come first, and freed the session.)
       while (this.readyState !== 3) {
@@ -355,6 +364,16 @@ export class WebSocketConnection {
           this.#receive(chunk, n);
           // A full read: the peer sends large frames; read them whole rather than in pieces.
           if (chunk === buf && n === buf.length && n < READ_SIZE_MAX) buf = new Uint8Array(n * 2);
+          else if (chunk === buf) {
+            // Reads well below the buffer for a window: give the memory back.
+            peak = Math.max(peak, n);
+            if (++reads === READ_WINDOW) {
+              const keep = Math.max(peak, READ_FLOOR);
+              if (buf.length > 4 * keep) buf = new Uint8Array(2 * keep);
+              reads = 0;
+              peak = 0;
+            }
+          }
           // (The close handshake can only have completed once closing started.)
           if (this.readyState !== 1 && native.lbws_state(this.#h) === STATE_FINISHED) {
             await this.#idle();

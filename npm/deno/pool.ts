@@ -40,13 +40,25 @@ export function reserve(n: number, forWrite = false): Uint8Array {
 /**
  * Large buffers of bytes to write, reused once written (a fresh `ArrayBuffer` costs zeroing
  * and, later, the garbage collector's time): `writeBuffers` are ours, `spareBuffers` written.
+ * The spares are bounded by what is in flight: a written buffer is kept only while the spares
+ * stay within the bytes of our write buffers being written at that moment plus
+ * {@link SPARE_FLOOR} (so one connection writing large messages one after the other reuses
+ * its buffer), and when no spare fits a new write, the spares are cut to that bound again.
  */
 const writeBuffers = new WeakSet<ArrayBuffer>();
 const spareBuffers: ArrayBuffer[] = [];
-/** Spares kept: every connection with a large write under way may want one back. */
-const SPARE_BYTES_MAX = 16 * 1024 * 1024;
+const SPARE_FLOOR = 1024 * 1024;
 const SPARE_SIZE_MAX = 4 * 1024 * 1024;
 let spareBytes = 0;
+/** Bytes of our write buffers handed out and not yet written. */
+let inFlight = 0;
+
+/** Drops spares (the oldest first) until they fit in `bound` bytes. */
+function trimSpares(bound: number) {
+  while (spareBytes > bound && spareBuffers.length > 0) {
+    spareBytes -= spareBuffers.shift()!.byteLength;
+  }
+}
 
 function writeBuffer(n: number): Uint8Array<ArrayBuffer> {
   for (let i = 0; i < spareBuffers.length; i++) {
@@ -55,11 +67,14 @@ function writeBuffer(n: number): Uint8Array<ArrayBuffer> {
       spareBuffers[i] = spareBuffers[spareBuffers.length - 1];
       spareBuffers.pop();
       spareBytes -= b.byteLength;
+      inFlight += b.byteLength;
       return new Uint8Array(b, 0, n);
     }
   }
+  trimSpares(inFlight + SPARE_FLOOR);
   const buf = new Uint8Array(n);
   writeBuffers.add(buf.buffer);
+  inFlight += buf.byteLength;
   return buf;
 }
 
@@ -67,8 +82,16 @@ function writeBuffer(n: number): Uint8Array<ArrayBuffer> {
 export function written(data: Uint8Array) {
   if (data.byteLength <= DEDICATED) return;
   const b = data.buffer as ArrayBuffer;
-  if (b.byteLength <= SPARE_SIZE_MAX && spareBytes + b.byteLength <= SPARE_BYTES_MAX && writeBuffers.has(b)) {
+  if (!writeBuffers.has(b)) return;
+  const bound = inFlight + SPARE_FLOOR;
+  inFlight -= b.byteLength;
+  if (b.byteLength <= SPARE_SIZE_MAX && spareBytes + b.byteLength <= bound) {
     spareBuffers.push(b);
     spareBytes += b.byteLength;
   }
+}
+
+/** Bytes held as spares and in flight, for tests. */
+export function poolBytes(): { spare: number; inFlight: number } {
+  return { spare: spareBytes, inFlight };
 }

@@ -66,6 +66,8 @@ class NativeSession {
   replyClose() { return b.sessionReplyClose(this.h); }
   fail(code, reason) { return b.sessionFail(this.h, code, reason); }
   takeOutput() { return b.sessionTakeOutput(this.h); }
+  /** The transport is gone: frees the native session now rather than at garbage collection. */
+  release() { b.sessionRelease(this.h); }
   get closeSent() { return (b.sessionState(this.h) & STATE_CLOSE_SENT) !== 0; }
   get closed() { return (b.sessionState(this.h) & STATE_CLOSE_RECEIVED) !== 0; }
   get finished() { return b.sessionState(this.h) === STATE_FINISHED; }

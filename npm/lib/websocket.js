@@ -201,6 +201,8 @@ class WebSocket extends EventEmitter {
     this._readyState = CLOSED;
     if (this._closeTimer) clearTimeout(this._closeTimer);
     this._closeTimer = null;
+    // Nothing more can be read or written: the native session and its buffers go now.
+    if (this._native) this._native.release();
     // The peer's close code, the code we failed with, or 1006 (closed without a close frame).
     this.emit('close', this._closeCode, this._closeReason);
   }

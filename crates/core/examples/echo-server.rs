@@ -118,6 +118,8 @@ fn serve(stream: TcpStream, opts: &AcceptOptions) -> lowbit_websockets::Result<(
     // the answer is not lost to a reset while the client is still sending (a 70 KB head).
     let after = stream.try_clone()?;
     let (mut conn, _accepted) = lowbit_websockets::accept(stream, opts).inspect_err(|_| linger(&after, LINGER))?;
+    // The clone was for a refusal only: an accepted connection holds one descriptor, not two.
+    drop(after);
     conn.get_ref().set_read_timeout(None)?;
 
     let mut buf = Vec::new();

@@ -1,7 +1,8 @@
 //! The sans-IO read side: bytes in, validated frames and messages out.
 //!
-//! The [`Decoder`] owns a fixed-size input buffer and a message buffer that keeps its capacity
-//! between messages. A frame whose payload is already whole in the input buffer is unmasked in
+//! The [`Decoder`] owns an input buffer and a message buffer, both sized by use: the input
+//! buffer grows while reads fill it (up to the configured read buffer size) and both give back
+//! what recent traffic did not need ([`crate::sizing`]). A frame whose payload is already whole in the input buffer is unmasked in
 //! place and handed out without a copy; anything longer is unmasked straight into the message
 //! buffer as its bytes arrive, so text is validated piece by piece and fails on the first bad
 //! piece (RFC 6455 §8.1), and `max_read_limit` is checked against each header before any
@@ -21,6 +22,10 @@ use crate::error::Error;
 use crate::frame::{Header, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode, RSV1};
 use crate::mask::apply_mask;
 use crate::role::{Config, Role};
+use crate::sizing::{INPUT_START, Trim};
+
+// A control frame is decoded whole from the input buffer, however small it has become.
+const _: () = assert!(INPUT_START >= MAX_HEADER_LEN + MAX_CONTROL_PAYLOAD);
 use crate::utf8::Utf8Validator;
 
 /// A complete message or a control frame, as [`Decoder::poll_message`] returns them.
@@ -92,7 +97,19 @@ pub struct Decoder {
     rsv_allowed: u8,
     /// The bits the caller allowed with `set_reserved_bits` (deflate adds RSV1 to them).
     rsv_extra: u8,
+    /// The input buffer: its length is what reads may fill now (see [`crate::sizing`]).
     buf: Vec<u8>,
+    /// The largest the input buffer may grow: the configured read buffer size.
+    buf_max: usize,
+    /// What the input buffer should hold at the next `read_buf` (0: as it is): twice its
+    /// size after a read filled it, or what `feed` was handed.
+    grow_to: usize,
+    /// The input buffer is cut to this at the next `read_buf` that finds it empty.
+    cut_to: Option<usize>,
+    /// Reads, for giving back input buffer capacity.
+    buf_trim: Trim,
+    /// Messages, for giving back message buffer capacity.
+    msg_trim: Trim,
     start: usize,
     end: usize,
     state: State,
@@ -127,14 +144,20 @@ struct Inflate {
 }
 
 impl Decoder {
-    /// A decoder for `config.role` with a read buffer of `config`'s size.
+    /// A decoder for `config.role`. Its input buffer is allocated at the first read, small, and
+    /// grows up to the read buffer size `config` implies ([`crate::sizing`]).
     pub fn new(config: &Config) -> Self {
         Self {
             role: config.role,
             limit: config.max_read_limit as u64,
             rsv_allowed: 0,
             rsv_extra: 0,
-            buf: vec![0; config.read_buffer_size().max(MAX_HEADER_LEN + MAX_CONTROL_PAYLOAD)],
+            buf: Vec::new(),
+            buf_max: config.read_buffer_size().max(INPUT_START),
+            grow_to: 0,
+            cut_to: None,
+            buf_trim: Trim::default(),
+            msg_trim: Trim::default(),
             start: 0,
             end: 0,
             state: State::Header,
@@ -178,12 +201,15 @@ impl Decoder {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
+            if let Some(size) = self.cut_to.take() {
+                crate::sizing::cut(&mut self.buf, size);
+            }
             if let State::Payload { remaining, .. } = self.state
-                && remaining >= self.buf.len() as u64
+                && remaining >= self.buf_max as u64
                 && self.direct_pending == 0
             {
                 // As far ahead of what has arrived as `begin_frame` reserves, no further.
-                let n = remaining.min(self.buf.len() as u64 * 16) as usize;
+                let n = remaining.min(self.ahead() as u64) as usize;
                 let end = self.fill + n;
                 if self.msg.len() < end {
                     self.msg.resize(end, 0);
@@ -198,7 +224,19 @@ impl Decoder {
             self.end -= self.start;
             self.start = 0;
         }
+        let want = std::mem::take(&mut self.grow_to);
+        if self.buf.is_empty() || want > self.buf.len() {
+            let size = want.checked_next_power_of_two().unwrap_or(usize::MAX).clamp(INPUT_START, self.buf_max);
+            self.buf.reserve_exact(size - self.buf.len());
+            self.buf.resize(size, 0);
+        }
         &mut self.buf[self.end..]
+    }
+
+    /// How far ahead of the bytes that arrived the message buffer may be reserved or read
+    /// into: a header alone must not make us allocate a whole message.
+    fn ahead(&self) -> usize {
+        self.buf_max * 16
     }
 
     /// Marks `n` bytes of [`Decoder::read_buf`] as filled.
@@ -209,12 +247,24 @@ impl Decoder {
             self.direct = 0;
         } else {
             self.end = (self.end + n).min(self.buf.len());
+            if self.end == self.buf.len() {
+                self.grow_to = self.buf.len() * 2;
+            }
+            if let Some(keep) = self.buf_trim.end_use(n) {
+                self.cut_to = Some(keep);
+            }
         }
     }
 
     /// Copies as much of `data` into the input buffer as fits and returns how much that was.
     /// Poll until `Ok(None)` before feeding the rest.
     pub fn feed(&mut self, data: &[u8]) -> usize {
+        // Bytes pushed in whole (a JavaScript runtime's chunk): make room for all of them at
+        // once, up to the largest input buffer, so a frame that came whole is decoded whole.
+        let want = self.end - self.start + data.len();
+        if want > self.buf.len() {
+            self.grow_to = want;
+        }
         let room = self.read_buf();
         let n = room.len().min(data.len());
         room[..n].copy_from_slice(&data[..n]);
@@ -363,8 +413,9 @@ impl Decoder {
     #[inline]
     pub(crate) fn step(&mut self, frames: bool) -> Result<Option<Output>, Error> {
         if self.msg_taken {
-            self.fill = 0;
             self.msg_taken = false;
+            let used = std::mem::take(&mut self.fill);
+            self.end_message_use(used);
         }
         let result = self.step_inner(frames);
         if result.is_err() {
@@ -467,7 +518,7 @@ impl Decoder {
         // message grows the buffer once instead of doubling its way up; but never more than a
         // few read buffers ahead of what has arrived, so 14 bytes of header cannot make us
         // allocate a whole message (or overflow with a huge limit).
-        let ahead = usize::try_from(h.payload_len).unwrap_or(usize::MAX).min(self.buf.len() * 16);
+        let ahead = usize::try_from(h.payload_len).unwrap_or(usize::MAX).min(self.ahead());
         let want = self.fill.saturating_add(ahead);
         if want > self.msg.capacity() {
             self.msg.reserve(want - self.msg.len());
@@ -501,6 +552,11 @@ impl Decoder {
     /// A whole data frame sitting in the input buffer: unmask and validate it where it lies.
     #[inline]
     fn in_place(&mut self, h: Header, body: usize, frames: bool) -> Result<Output, Error> {
+        if self.fill == 0 {
+            // A message that never touched the message buffer still counts as one of its uses:
+            // small messages after a large one are what lets it shrink.
+            self.end_message_use(0);
+        }
         let end = body + h.payload_len as usize;
         let payload = &mut self.buf[body..end];
         if let Some(key) = h.mask {
@@ -541,6 +597,18 @@ impl Decoder {
             self.msg_len += h.payload_len;
         }
         Ok(Output::Data { is_final: h.is_final, rsv: h.rsv, op: h.op, input: Some((body, end)) })
+    }
+
+    /// Ends one use of the message buffer (which holds nothing needed now) with `used` bytes,
+    /// giving capacity back at the end of a window; the inflate buffer, which swaps with it,
+    /// follows the same count.
+    fn end_message_use(&mut self, used: usize) {
+        if let Some(keep) = self.msg_trim.end_use(used) {
+            crate::sizing::cut(&mut self.msg, keep);
+            if let Some(inf) = &mut self.inflate {
+                crate::sizing::cut(&mut inf.out, keep);
+            }
+        }
     }
 
     /// Inflates a compressed message (from the input buffer at `input`, or from the message
@@ -601,7 +669,7 @@ mod tests {
             header.extend_from_slice(&[0u8; 100]);
             assert_eq!(dec.feed(&header), header.len());
             assert!(dec.poll_message().unwrap().is_none());
-            assert!(dec.msg.capacity() <= dec.buf.len() * 16 + 100, "reserved {}", dec.msg.capacity());
+            assert!(dec.msg.capacity() <= dec.ahead() + 100, "reserved {}", dec.msg.capacity());
         }
     }
 
@@ -651,7 +719,7 @@ mod tests {
             wire.extend(client_frames(OpCode::Text, &text[..text.len() / 2 + 1], 2));
             let (msgs, widest) = read_all(&mut dec, &wire, piece).unwrap();
             assert_eq!(msgs, [text.clone(), short.clone(), text[..text.len() / 2 + 1].to_vec()]);
-            assert!(widest > dec.buf.len(), "read_buf never went past the input buffer ({widest})");
+            assert!(widest > dec.buf_max, "read_buf never went past the input buffer ({widest})");
         }
     }
 

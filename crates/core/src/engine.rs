@@ -40,6 +40,7 @@ use crate::deflate::{Compressor, DeflateConfig};
 use crate::error::Result;
 use crate::frame::OpCode;
 use crate::role::Config;
+use crate::sizing::Trim;
 pub use read::{CloseHandler, ControlHandler, Handlers};
 pub(crate) use read::{Reader, Reply};
 pub(crate) use write::{Stream, Writer};
@@ -58,6 +59,8 @@ pub struct Session {
     reader: Reader,
     writer: Writer,
     out: Vec<u8>,
+    /// Drained outputs, for giving back output capacity ([`crate::sizing`]).
+    out_trim: Trim,
     /// Hold the close frames the read side owes (see [`Session::defer_close_reply`]).
     defer_close_reply: bool,
     owed_close: Option<OwedClose>,
@@ -79,7 +82,7 @@ impl Session {
         reader.set_deflate(deflate);
         let mut writer = Writer::new(&config);
         writer.set_deflate(deflate, compressor);
-        Self { reader, writer, out: Vec::new(), defer_close_reply: false, owed_close: None }
+        Self { reader, writer, out: Vec::new(), out_trim: Trim::default(), defer_close_reply: false, owed_close: None }
     }
 
     /// Where to read the next bytes from the transport: never empty. Follow it with
@@ -101,7 +104,7 @@ impl Session {
     /// and after the peer's close, every call returns [`Error::WebSocketClosed`](crate::Error::WebSocketClosed).
     #[inline]
     pub fn poll_event(&mut self) -> Result<Option<Event<'_>>> {
-        let Self { reader, writer, out, defer_close_reply, owed_close } = self;
+        let Self { reader, writer, out, defer_close_reply, owed_close, .. } = self;
         let polled = reader.poll(false, &mut |reply| match reply {
             Reply::Echo(code) if *defer_close_reply => {
                 *owed_close = Some(OwedClose::Echo(code));
@@ -222,8 +225,10 @@ impl Session {
     /// Marks the first `n` output bytes as sent.
     pub fn consume_output(&mut self, n: usize) {
         if n >= self.out.len() {
-            self.out.clear(); // keeps the capacity, and moves nothing
+            // Keeps the capacity (up to what recent output needed), and moves nothing.
+            self.out_trim.clear(&mut self.out);
         } else {
+            self.out_trim.see(self.out.len());
             self.out.drain(..n);
         }
     }

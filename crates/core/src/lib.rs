@@ -54,6 +54,7 @@ pub mod handshake;
 pub mod mask;
 pub mod pump;
 pub mod role;
+mod sizing;
 pub mod tcp;
 pub mod upgrade;
 pub mod utf8;

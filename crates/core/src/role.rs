@@ -33,8 +33,9 @@ pub struct Config {
     /// The largest message accepted, in bytes, after any inflation. Larger messages fail with
     /// 1009 before their memory is spent. Default [`READ_LIMIT_STANDARD`].
     pub max_read_limit: usize,
-    /// The largest frame payload written; longer messages are fragmented. Also the size of the
-    /// read buffer (at least 4 KiB). Default [`CHUNK_SIZE_LOW_MEMORY`].
+    /// The largest frame payload written; longer messages are fragmented. Also the largest the
+    /// read buffer grows (at least 4 KiB); it starts at 1 KiB and grows only while reads fill
+    /// it. Default [`CHUNK_SIZE_LOW_MEMORY`].
     pub max_chunk_size: usize,
 }
 
@@ -66,7 +67,7 @@ impl Config {
         self
     }
 
-    /// The read buffer size this config implies: a frame of `max_chunk_size` bytes with its
+    /// The largest read buffer this config implies: a frame of `max_chunk_size` bytes with its
     /// longest header fits whole, so a peer writing frames of our size has each one decoded in
     /// place (without the header, a 64 KiB frame would always go through the message buffer).
     pub(crate) fn read_buffer_size(&self) -> usize {

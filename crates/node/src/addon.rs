@@ -331,6 +331,15 @@ pub fn session_take_output<'env>(env: &'env Env, s: &mut External<State>) -> Res
     output_buffer(env, &mut s.conn)
 }
 
+/// The socket closed: frees the native session and its buffers now (not when V8 collects the
+/// handle). Later calls fail as on a closed connection; the state reads as finished.
+#[napi]
+pub fn session_release(s: &mut External<State>) {
+    s.conn.release();
+    s.spill = Vec::new();
+    s.error = (String::new(), "");
+}
+
 /// The close state: `STATE_CLOSE_SENT` and `STATE_CLOSE_RECEIVED` bits (both:
 /// `STATE_FINISHED`).
 #[napi]

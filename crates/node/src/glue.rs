@@ -72,12 +72,14 @@ pub struct Conn {
     offer: Option<ClientUpgrade>,
     /// Handshake bytes (request or response) while the session is not live.
     handshake_out: Vec<u8>,
+    /// [`Conn::release`] freed everything: the connection is over.
+    released: bool,
 }
 
 impl Conn {
     pub fn new(role: Role, max_payload: usize, max_frame: usize) -> Self {
         let config = Config::new(role).max_read_limit(max_payload).max_chunk_size(max_frame);
-        Self { config, session: None, offer: None, handshake_out: Vec::new() }
+        Self { config, session: None, offer: None, handshake_out: Vec::new(), released: false }
     }
 
     /// A live session without a handshake (for `Codec`).
@@ -164,7 +166,20 @@ impl Conn {
     }
 
     fn session(&mut self) -> Result<&mut Session, Failure> {
+        if self.released {
+            return Err(Error::WebSocketClosed.into());
+        }
         self.session.as_mut().ok_or_else(|| Failure::misuse("the handshake has not completed"))
+    }
+
+    /// The transport is gone: frees the session and every buffer now, rather than whenever the
+    /// runtime collects the object holding this. Every later call fails with
+    /// [`Error::WebSocketClosed`], and the state reads as finished.
+    pub fn release(&mut self) {
+        self.session = None;
+        self.offer = None;
+        self.handshake_out = Vec::new();
+        self.released = true;
     }
 
     /// Decodes `data`, calling `on_event` per event.
@@ -215,6 +230,10 @@ impl Conn {
     pub fn consume_output(&mut self, n: usize) {
         if !self.handshake_out.is_empty() {
             self.handshake_out.drain(..n.min(self.handshake_out.len()));
+            if self.handshake_out.is_empty() {
+                // Handshake bytes are written once: keep no capacity for them.
+                self.handshake_out = Vec::new();
+            }
         } else if let Some(s) = &mut self.session {
             s.consume_output(n);
         }
@@ -247,6 +266,9 @@ impl Conn {
     /// The close state both faces report: [`STATE_CLOSE_SENT`] and [`STATE_CLOSE_RECEIVED`]
     /// (both: [`STATE_FINISHED`](crate::contract::STATE_FINISHED)).
     pub fn state_bits(&self) -> u32 {
+        if self.released {
+            return STATE_CLOSE_SENT | STATE_CLOSE_RECEIVED;
+        }
         let sent = if self.close_sent() { STATE_CLOSE_SENT } else { 0 };
         let received = if self.is_closed() { STATE_CLOSE_RECEIVED } else { 0 };
         sent | received
@@ -270,5 +292,24 @@ pub fn data_op(op: u32) -> Result<OpCode, Failure> {
         EVENT_TEXT => Ok(OpCode::Text),
         EVENT_BINARY => Ok(OpCode::Binary),
         other => Err(Failure::misuse(format!("not a data opcode: {other}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::STATE_FINISHED;
+
+    #[test]
+    fn a_released_connection_is_finished_and_refuses_everything() {
+        let mut conn = Conn::new(Role::Server, DEFAULT_MAX_PAYLOAD, DEFAULT_MAX_FRAME);
+        conn.start(None);
+        conn.send(OpCode::Text, b"queued", true, true).unwrap();
+        conn.release();
+        assert_eq!(conn.state_bits(), STATE_FINISHED);
+        assert!(conn.output().is_empty(), "nothing is left to write");
+        let refused = conn.send(OpCode::Text, b"late", true, true).unwrap_err();
+        assert_eq!(refused.kind, "WebSocketClosed");
+        assert_eq!(conn.receive(b"\x81\x80\0\0\0\0", |_| {}).unwrap_err().kind, "WebSocketClosed");
     }
 }

@@ -35,6 +35,7 @@
 mod client;
 mod hist;
 mod load;
+pub mod memory;
 mod os;
 mod report;
 mod rss;
@@ -307,14 +308,8 @@ const RELEASE_ENV: &str = "LOWBIT_BENCH_RELEASE";
 pub fn run(args: &[String]) -> Result {
     let opts = Options::parse(args)?;
     let ctx = Ctx::new();
-    // `cargo xtask` is a debug build, and an unoptimized generator would eat the CPU the
-    // servers need (the codec at opt-level 0 is several times slower): hand over to a release
-    // build of this same command line.
-    if cfg!(debug_assertions) && std::env::var_os(RELEASE_ENV).is_none() {
-        let mut cmd = ctx.cargo();
-        cmd.args(["run", "--quiet", "--release", "-p", "xtask", "--"]).args(std::env::args_os().skip(1));
-        cmd.env(RELEASE_ENV, "1");
-        return run_command(&mut cmd);
+    if let Some(handed_over) = hand_over_to_release(&ctx) {
+        return handed_over;
     }
     let targets = build(&ctx, &opts)?;
     let most = opts.connections.iter().copied().chain([opts.rss]).max().unwrap_or(0);
@@ -339,6 +334,19 @@ pub fn run(args: &[String]) -> Result {
         println!("updated the \"Loopback load test\" section of {}", path.display());
     }
     Ok(())
+}
+
+/// `cargo xtask` is a debug build, and an unoptimized generator would eat the CPU the servers
+/// need (the codec at opt-level 0 is several times slower): runs a release build of this same
+/// command line instead, and returns its outcome (`None`: this is that build).
+fn hand_over_to_release(ctx: &Ctx) -> Option<Result> {
+    if !cfg!(debug_assertions) || std::env::var_os(RELEASE_ENV).is_some() {
+        return None;
+    }
+    let mut cmd = ctx.cargo();
+    cmd.args(["run", "--quiet", "--release", "-p", "xtask", "--"]).args(std::env::args_os().skip(1));
+    cmd.env(RELEASE_ENV, "1");
+    Some(run_command(&mut cmd))
 }
 
 /// Builds the servers and returns those to run: all, or `--only`'s, less our async server

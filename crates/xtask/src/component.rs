@@ -40,11 +40,11 @@ pub fn bench(ctx: &Ctx) -> Result {
     run(ctx.cargo().args(["bench", "-p", "host-tests", "--bench", "echo"]))
 }
 
-fn component(ctx: &Ctx) -> PathBuf {
+pub fn component(ctx: &Ctx) -> PathBuf {
     ctx.target.join("wasm32-wasip2/release/lowbit_websockets_component.wasm")
 }
 
-fn host_binary(ctx: &Ctx) -> PathBuf {
+pub fn host_binary(ctx: &Ctx) -> PathBuf {
     ctx.target.join("release/lowbit-ws-host")
 }
 

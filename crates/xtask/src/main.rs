@@ -34,6 +34,9 @@ commands:
              [--quick] [--duration S] [--warmup S] [--rounds N] [--connections N[,N]]
              [--only SERVER[,SERVER]] [--size BYTES[,BYTES]] [--threads N] [--no-pin]
              [--rss N] [--write|--no-write]   (--help for the details)
+  bench-memory     RSS per idle connection on every face, plain and deflate, cold and warm, vs
+                   ws and Python websockets; deflate's bytes on the wire (writes BENCHMARKS.md)
+                   [--connections N] [--only LIST] [--no-deflate] [--write|--no-write]
   bench-component  echo through the WebAssembly component vs native (cargo bench -p host-tests)
   bench-node       npm run bench: our Node/Deno servers vs ws and Deno's built-in server
   criterion  the codec benches (cargo bench -p lowbit-websockets) [-- ARGS for the harness]";
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
         "autobahn" => autobahn_command(&mut ctx, rest),
         "browser" => no_args(rest).and_then(|()| browser::test(&ctx)),
         "bench" => bench::run(rest),
+        "bench-memory" => bench::memory::run(rest),
         "bench-component" => no_args(rest).and_then(|()| component::bench(&ctx)),
         "bench-node" => no_args(rest).and_then(|()| node::bench(&ctx)),
         "criterion" => bench::run_benches(&ctx, rest.strip_prefix(&["--".to_owned()][..]).unwrap_or(rest)),

@@ -31,7 +31,7 @@ impl Target {
     }
 }
 
-fn npm_dir(ctx: &Ctx) -> PathBuf {
+pub fn npm_dir(ctx: &Ctx) -> PathBuf {
     ctx.root.join("npm")
 }
 
@@ -41,7 +41,7 @@ fn npm(ctx: &Ctx, args: &[&str]) -> Command {
     cmd
 }
 
-fn deno(ctx: &Ctx) -> PathBuf {
+pub fn deno(ctx: &Ctx) -> PathBuf {
     npm_dir(ctx).join("node_modules/.bin/deno")
 }
 

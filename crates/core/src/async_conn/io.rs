@@ -10,6 +10,7 @@ use crate::decode::{Event, Frame, Output};
 use crate::engine::{Reader, Reply, Writer};
 use crate::error::{Error, Result};
 use crate::frame::{MAX_CONTROL_PAYLOAD, OpCode};
+use crate::sizing::Trim;
 
 /// Where the read loop's answers go, and how they are sent before it waits for the peer.
 pub(crate) trait Answer<R> {
@@ -163,6 +164,8 @@ impl Inbox {
 pub(crate) struct Outbox {
     pub(crate) writer: Writer,
     out: Vec<u8>,
+    /// Flushes, for giving back `out`'s capacity ([`crate::sizing`]).
+    out_trim: Trim,
     /// How much of `out` the stream has taken (a cancelled write resumes from here).
     sent: usize,
     /// An uncopied payload is (or was, if its future was dropped) being written after the
@@ -172,7 +175,7 @@ pub(crate) struct Outbox {
 
 impl Outbox {
     pub(crate) fn new(writer: Writer) -> Self {
-        Self { writer, out: Vec::new(), sent: 0, cut: false }
+        Self { writer, out: Vec::new(), out_trim: Trim::default(), sent: 0, cut: false }
     }
 
     /// Writes what is queued. A failed write breaks the connection: part of a frame may be out.
@@ -194,7 +197,7 @@ impl Outbox {
                 Err(e) => return Err(self.broken(e)),
             }
         }
-        self.out.clear();
+        self.out_trim.clear(&mut self.out);
         self.sent = 0;
         stream.flush().await.map_err(|e| self.broken(e))
     }

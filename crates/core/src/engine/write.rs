@@ -13,6 +13,7 @@ use crate::error::Misuse;
 use crate::error::{Error, Result};
 use crate::frame::{OpCode, RSV1};
 use crate::role::{CHUNK_SIZE_LOW_MEMORY, Config, Role};
+use crate::sizing::Trim;
 
 /// Where the writer's frames go: a stream (each frame is encoded in the writer's own buffer,
 /// then written), or a buffer frames are encoded straight into (the session's output: no
@@ -59,7 +60,9 @@ const VECTORED: usize = 4096;
 pub(crate) struct Writer {
     enc: Encoder,
     deflate: Option<Deflate>,
+    /// Where frames for a stream are encoded before they are written.
     out: Vec<u8>,
+    out_trim: Trim,
     max_chunk: usize,
     /// Bytes of payload per write to a stream: whole frames, about [`BATCH`].
     per_batch: usize,
@@ -81,6 +84,7 @@ struct Deflate {
     threshold: usize,
     /// The compressed form of the message (or chunk) being written.
     buf: Vec<u8>,
+    buf_trim: Trim,
 }
 
 impl Writer {
@@ -91,6 +95,7 @@ impl Writer {
             deflate: None,
             enc: Encoder::new(config.role),
             out: Vec::new(),
+            out_trim: Trim::default(),
             max_chunk,
             per_batch: max_chunk.saturating_mul(BATCH.div_ceil(max_chunk)),
             close_sent: false,
@@ -107,6 +112,7 @@ impl Writer {
             reset_each: c.compress_no_context_takeover,
             threshold: c.threshold,
             buf: Vec::new(),
+            buf_trim: Trim::default(),
         });
     }
 
@@ -175,7 +181,7 @@ impl Writer {
                 Ok(())
             }
             None => {
-                self.out.clear();
+                self.out_trim.clear(&mut self.out);
                 encode(&mut self.enc, &mut self.out)?;
                 self.close_sent |= closes;
                 w.write_all(&self.out)?;
@@ -229,7 +235,7 @@ impl Writer {
             return self
                 .emit(w, op == OpCode::Close, |enc, out| enc.encode_fragments(fin, rsv, op, payload, max_chunk, out));
         }
-        self.out.clear();
+        self.out_trim.clear(&mut self.out);
         if uncopied {
             // Unmasked and large: the payload goes out from the caller's buffer, not a copy.
             self.enc.encode_header(fin, rsv, op, payload.len(), &mut self.out)?;
@@ -258,8 +264,7 @@ impl Writer {
         let Some(d) = self.deflate.as_mut().filter(|d| d.applies(op, payload.len())) else {
             return self.write_frame(w, true, 0, op, payload);
         };
-        let mut z = std::mem::take(&mut d.buf);
-        z.clear();
+        let mut z = d.take_buf(payload.len());
         let compressed = d.compress(payload, &mut z, true);
         let result = compressed.and_then(|()| self.write_frame(w, true, RSV1, op, &z));
         if let Some(d) = &mut self.deflate {
@@ -351,8 +356,7 @@ impl Writer {
         let Some(d) = &mut self.deflate else {
             return self.emit(w, false, |enc, out| enc.encode_frame(last, rsv, op, data, out));
         };
-        let mut z = std::mem::take(&mut d.buf);
-        z.clear();
+        let mut z = d.take_buf(data.len());
         let compressed = d.compress(data, &mut z, last);
         let rsv = rsv | if op == OpCode::Continuation { 0 } else { RSV1 };
         let result = compressed
@@ -407,6 +411,16 @@ impl Writer {
 }
 
 impl Deflate {
+    /// Lends out the compression buffer, empty, for compressing `input_len` bytes; counts the
+    /// last use first. Put it back in `buf` afterwards. The compressor reserves by its input,
+    /// so the input counts as used too ([`crate::sizing`]).
+    fn take_buf(&mut self, input_len: usize) -> Vec<u8> {
+        self.buf_trim.see(input_len);
+        let mut z = std::mem::take(&mut self.buf);
+        self.buf_trim.clear(&mut z);
+        z
+    }
+
     /// Whether a whole message of type `op` and `len` bytes is compressed (data, from the
     /// threshold up; control frames never are).
     fn applies(&self, op: OpCode, len: usize) -> bool {

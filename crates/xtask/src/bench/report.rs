@@ -291,12 +291,13 @@ pub fn write_section(path: &std::path::Path, section: &str) -> std::io::Result<(
     std::fs::write(path, replace_section(&text, section))
 }
 
-/// `text` with the section (from its heading to the next `## ` heading) replaced by
-/// `section`, or with `section` appended; the rest is left as it is (other sections belong to
-/// other people).
+/// `text` with the section (from its heading, `section`'s first line, to the next `## `
+/// heading) replaced by `section`, or with `section` appended; the rest is left as it is
+/// (other sections belong to other people).
 fn replace_section(text: &str, section: &str) -> String {
+    let heading = section.lines().next().unwrap_or_default().trim_end();
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
-    let Some(start) = lines.iter().position(|l| l.trim_end() == SECTION) else {
+    let Some(start) = lines.iter().position(|l| l.trim_end() == heading) else {
         return format!("{}\n\n{section}", text.trim_end());
     };
     let end = lines[start + 1..].iter().position(|l| l.starts_with("## ")).map_or(lines.len(), |i| start + 1 + i);

@@ -38,17 +38,23 @@ impl Server {
             }
             None => Command::new(exe),
         };
+        command.args(["--addr", "127.0.0.1:0"]).args(args);
+        let name = exe.file_name().map_or_else(|| exe.display().to_string(), |n| n.to_string_lossy().into_owned());
+        Self::spawn(&name, command, None)
+    }
+
+    /// Starts `command` and waits for the first line on its standard output: the server's
+    /// address when `addr` is `None` ("listening on ADDR"), else only the sign that it listens
+    /// on `addr` (for servers that take a port and print their own words).
+    pub fn spawn(name: &str, mut command: Command, addr: Option<SocketAddr>) -> Result<Self, String> {
         let mut child = command
-            .args(["--addr", "127.0.0.1:0"])
-            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
+            .map_err(|e| format!("cannot start {name}: {e}"))?;
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
-        let name = exe.file_name().map_or_else(|| exe.display().to_string(), |n| n.to_string_lossy().into_owned());
         let mut server = Server { addr: ([127, 0, 0, 1], 0).into(), child, stderr: Arc::default() };
 
         let lines = Arc::clone(&server.stderr);
@@ -72,13 +78,16 @@ impl Server {
         let line = match rx.recv_timeout(Duration::from_secs(30)) {
             Ok(Some(Ok(line))) => line,
             Ok(_) => return Err(format!("{name} exited or closed its output before listening")),
-            Err(_) => return Err(format!("{name} did not say \"listening on ADDR\" within 30 s")),
+            Err(_) => return Err(format!("{name} did not say it listens within 30 s")),
         };
-        server.addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .and_then(|a| a.parse().ok())
-            .ok_or_else(|| format!("{name}: expected \"listening on ADDR\", got {:?}", line.trim()))?;
+        server.addr = match addr {
+            Some(addr) => addr,
+            None => line
+                .trim()
+                .strip_prefix("listening on ")
+                .and_then(|a| a.parse().ok())
+                .ok_or_else(|| format!("{name}: expected \"listening on ADDR\", got {:?}", line.trim()))?,
+        };
         Ok(server)
     }
 
