@@ -7,6 +7,7 @@ use std::time::Instant;
 use crate::autobahn::{self, Driver, Selection, Side};
 use crate::browser;
 use crate::component;
+use crate::installed;
 use crate::node::{self, Target};
 use crate::util::{ALL_FEATURES, Ctx, Result, run};
 
@@ -26,6 +27,10 @@ const STEPS: &[Step] = &[
     }),
     ("npm test (node:test)", node::test),
     ("deno test (npm/deno)", node::test_deno),
+    (
+        "npm packages as users get them: packed, installed without cargo; CJS, ESM, Deno, FFI, tsc, wasm fallback, README",
+        installed::check,
+    ),
     ("Chromium against every face's echo server (installs Debian's chromium)", browser::test),
     ("install Autobahn|Testsuite (python venv in target/)", autobahn::setup),
     ("Autobahn: native server (12.*/13.* up to 1 KiB)", |ctx| {
