@@ -10,6 +10,7 @@ mod demo;
 mod installed;
 mod json;
 mod node;
+mod outside;
 mod package;
 mod test;
 mod util;
@@ -33,6 +34,8 @@ commands:
              linux-x64-musl, linux-arm64-gnu, the wasm32-wasi fallback), packed into
              target/npm-dist with their sizes
   installed  test's npm step alone: pack, install into an empty project without cargo, use it
+  outside    test's crate step alone: cargo package, then README.md's server and client built
+             against the unpacked .crate in a new crate outside the workspace
   browser    headless Chromium against every face's echo server (after `test` built them)
   bench      loopback load test: our echo servers (async, blocking, + deflate) vs
              fastwebsockets, tokio-tungstenite and tungstenite, 100 and 10,000 connections,
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
         "autobahn" => autobahn_command(&mut ctx, rest),
         "package" => no_args(rest).and_then(|()| package::package_all(&ctx)),
         "installed" => no_args(rest).and_then(|()| installed::check(&ctx)),
+        "outside" => no_args(rest).and_then(|()| outside::check(&ctx)),
         "browser" => no_args(rest).and_then(|()| browser::test(&ctx)),
         "bench" => bench::run(rest),
         "bench-component" => no_args(rest).and_then(|()| component::bench(&ctx)),

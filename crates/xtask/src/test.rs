@@ -9,6 +9,7 @@ use crate::browser;
 use crate::component;
 use crate::installed;
 use crate::node::{self, Target};
+use crate::outside;
 use crate::util::{ALL_FEATURES, Ctx, Result, run};
 
 /// Autobahn cases left out of `test`: the larger messages of permessage-deflate (12.*, 13.*),
@@ -25,6 +26,10 @@ const STEPS: &[Step] = &[
     ("cargo test --workspace --release (core with its async face, host-tests, node C ABI)", |ctx| {
         run(ctx.cargo().args(["test", "--workspace", "--release"]).args(ALL_FEATURES))
     }),
+    (
+        "lowbit-websockets as published: cargo package, README's server and client in a new crate outside the workspace",
+        outside::check,
+    ),
     ("npm test (node:test)", node::test),
     ("deno test (npm/deno)", node::test_deno),
     (
