@@ -22,6 +22,7 @@ const README_PORTS: [&str; 2] = ["8080", "9001"];
 
 /// The step of `cargo xtask test`.
 pub fn check(ctx: &Ctx) -> Result {
+    package::npm_ci(ctx)?;
     package::build(ctx, &HOST)?;
     package::build(ctx, &WASM)?;
     let packed = package::pack(ctx, &[HOST, WASM])?;

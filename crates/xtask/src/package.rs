@@ -62,11 +62,46 @@ fn dist(ctx: &Ctx) -> PathBuf {
 
 /// `cargo xtask package`: every platform, packed, with the sizes.
 pub fn package_all(ctx: &Ctx) -> Result {
+    npm_ci(ctx)?;
     for addon in &ALL {
         build(ctx, addon)?;
     }
+    // Only the host's addon can be loaded here; the others are checked for what Node and
+    // Deno look up in them, and for what they link.
+    for addon in ALL.iter().filter(|a| a.platform != WASM.platform) {
+        exports(&npm_dir(ctx).join(format!("lowbit-websockets.{}.node", addon.platform)))?;
+    }
     pack(ctx, &ALL)?;
     Ok(())
+}
+
+/// Fails unless `lib` exports Node-API's entry point and the C ABI's, and prints what it links.
+fn exports(lib: &Path) -> Result {
+    let readelf = |args: &[&str]| -> Result<String> {
+        let out = Command::new("readelf").args(args).arg(lib).output().context("readelf")?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let symbols = readelf(&["-W", "--dyn-syms"])?;
+    for wanted in ["napi_register_module_v1", "lbws_receive_at", "lbws_contract"] {
+        if !symbols.lines().any(|l| l.contains(" FUNC ") && l.contains(" GLOBAL ") && l.ends_with(wanted)) {
+            return Err(format!("{} does not export {wanted}", lib.display()));
+        }
+    }
+    let needed: Vec<String> = readelf(&["-d"])?
+        .lines()
+        .filter(|l| l.contains("(NEEDED)"))
+        .filter_map(|l| l.split('[').nth(1).map(|n| n.trim_end_matches(']').to_owned()))
+        .collect();
+    println!("{}: exports the Node-API and C entry points; links {}", lib.display(), needed.join(", "));
+    Ok(())
+}
+
+/// `npm ci` in `npm/` when its tools (napi-rs CLI, Deno, emnapi) are not installed yet.
+pub fn npm_ci(ctx: &Ctx) -> Result {
+    if npm_dir(ctx).join("node_modules/.bin/napi").exists() {
+        return Ok(());
+    }
+    run(Command::new("npm").current_dir(npm_dir(ctx)).args(["ci", "--no-audit", "--no-fund"]))
 }
 
 /// Builds one addon into `npm/` (`lowbit-websockets.<platform>.node`, or the fallback's
