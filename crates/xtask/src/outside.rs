@@ -2,6 +2,7 @@
 //! unpacked into a temporary directory, and a new crate beside it, outside the workspace, that
 //! depends on it by path and runs README.md's server and client
 //! (`crates/core/examples/readme/`, which README.md's first two Rust blocks are verbatim).
+//! Its docs must build without a warning, as docs.rs builds them.
 
 use std::process::Command;
 
@@ -13,6 +14,11 @@ pub fn check(ctx: &Ctx) -> Result {
     // verification build (which only compiles the library) and shares a target directory.
     // `--allow-dirty`: a developer may run the tests before committing.
     run(ctx.cargo().args(["package", "-p", "lowbit-websockets", "--no-verify", "--allow-dirty"]))?;
+    // docs.rs builds with every feature; a broken link or bad doc markup fails here.
+    run(ctx
+        .cargo()
+        .args(["doc", "-p", "lowbit-websockets", "--no-deps", "--features", "tokio,hyper,axum"])
+        .env("RUSTDOCFLAGS", "-D warnings"))?;
     let version = package_version(ctx)?;
     let name = format!("lowbit-websockets-{version}");
     let dot_crate = ctx.target.join("package").join(format!("{name}.crate"));
