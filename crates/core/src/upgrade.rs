@@ -193,7 +193,9 @@ impl ClientUpgrade {
 ///     let mut buf = Vec::new();
 ///     let (op, message) = conn.read_message(&mut buf)?;
 ///     conn.write_message(op, message)?;
-///     conn.close()
+///     // The client's close comes next: reading it answers it.
+///     assert_eq!(conn.read_message(&mut buf)?.0, OpCode::Close);
+///     Ok(())
 /// });
 ///
 /// let opts = ConnectOptions {
@@ -205,6 +207,7 @@ impl ClientUpgrade {
 /// conn.write_message(OpCode::Text, b"hello")?;
 /// let mut buf = Vec::new();
 /// assert_eq!(conn.read_message(&mut buf)?, (OpCode::Text, &b"hello"[..]));
+/// conn.close()?; // sends 1000, then waits for the server's answer
 /// server.join().unwrap()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
