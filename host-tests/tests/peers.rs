@@ -130,7 +130,7 @@ fn component_client_against_native_server_with_deflate() {
 fn python_or_skip() -> Option<std::path::PathBuf> {
     let py = python();
     if py.is_none() {
-        eprintln!("python3 with `websockets` unavailable: skipping");
+        host_tests::skip("python3 with `websockets` unavailable");
     }
     py
 }

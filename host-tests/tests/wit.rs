@@ -75,7 +75,9 @@ fn wit_deps_match_wasmtime_wasi() {
     let home = std::env::var_os("CARGO_HOME")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| std::path::PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cargo"));
-    let Ok(indexes) = std::fs::read_dir(home.join("registry/src")) else { return };
+    let Ok(indexes) = std::fs::read_dir(home.join("registry/src")) else {
+        return host_tests::skip("no cargo registry sources to compare wit/deps/io with");
+    };
     let mut checked = false;
     for index in indexes.flatten() {
         let upstream = index.path().join("wasmtime-wasi-48.0.8/src/p2/wit/deps/io.wit");
@@ -85,6 +87,6 @@ fn wit_deps_match_wasmtime_wasi() {
         }
     }
     if !checked {
-        eprintln!("wasmtime-wasi 48.0.8 sources not in the cargo registry: skipped");
+        host_tests::skip("wasmtime-wasi 48.0.8 sources not in the cargo registry");
     }
 }

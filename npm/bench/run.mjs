@@ -4,7 +4,8 @@
 //   our Node server vs ws 8 (bufferutil + utf-8-validate), with and without permessage-deflate;
 //   our Deno FFI server vs Deno's built-in WebSocket server (no deflate: Deno's has none).
 // Env: BENCH_SECS (default 4), BENCH_CONNS (100), BENCH_ROUNDS (2: best of), BENCH_ONLY
-// (lowbit | lowbit-deno-ffi: one pair only), BENCH_DEPTH (1: messages in flight per connection),
+// (lowbit | lowbit-deno-ffi | lowbit-wasm: one pair only; lowbit-wasm, the WebAssembly
+// fallback against the native addon, runs only so), BENCH_DEPTH (1: messages in flight per connection),
 // BENCH_PIN (1: server on CPU 0, load generator on CPU 1, via taskset, so each has one whole
 // core and the table measures the server). Writes target/bench/node-depthN.json and prints a
 // Markdown table.
@@ -39,7 +40,12 @@ const SERVERS = {
   ws: (port, deflate) => [process.execPath, [path.join(here, 'ws-echo-server.cjs'), '--port', port, ...(deflate ? ['--deflate'] : [])]],
   'lowbit-deno-ffi': (port, deflate) => [deno, ['run', '--allow-ffi', '--allow-net', '--allow-read', '--allow-env', path.join(pkg, 'examples/echo-server-deno.ts'), '--port', port, ...(deflate ? ['--deflate'] : [])]],
   'deno-builtin': (port) => [deno, ['run', '--allow-net', path.join(here, 'deno-builtin-echo.ts'), '--port', port]],
+  // The same Node server on the WebAssembly fallback (napi-rs wasm32-wasip1-threads, built by
+  // `cargo xtask package` or the test's npm step); `error` forbids falling back to native.
+  'lowbit-wasm': (port, deflate) => SERVERS.lowbit(port, deflate),
 };
+/** Environment for a server beyond ours. */
+const SERVER_ENV = { 'lowbit-wasm': { NAPI_RS_FORCE_WASI: 'error' } };
 
 async function waitPort(port) {
   for (let i = 0; i < 200; i++) {
@@ -65,7 +71,8 @@ function freePort() {
 async function measure(server, size, deflate) {
   const port = String(await freePort());
   const [cmd, args] = onCpu(0, SERVERS[server](port, deflate));
-  const proc = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  const env = { ...process.env, ...SERVER_ENV[server] };
+  const proc = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'], env });
   proc.on('exit', (code, sig) => { if (code) console.error(`${server} exited with ${code ?? sig}`); });
   try {
     await waitPort(Number(port));
@@ -85,7 +92,9 @@ const fmtSize = (s) => (s >= 1024 ? `${s / 1024} KiB` : `${s} B`);
 const pairs = [
   ['lowbit', 'ws', [false, true]],
   ['lowbit-deno-ffi', 'deno-builtin', [false]],
-].filter(([ours]) => !process.env.BENCH_ONLY || ours === process.env.BENCH_ONLY);
+  // Only on request (BENCH_ONLY=lowbit-wasm): the fallback's cost against the native addon.
+  ['lowbit-wasm', 'lowbit', [false, true]],
+].filter(([ours]) => (process.env.BENCH_ONLY ? ours === process.env.BENCH_ONLY : ours !== 'lowbit-wasm'));
 for (const [ours, theirs, modes] of pairs) {
   for (const deflate of modes) {
     for (const size of SIZES) {

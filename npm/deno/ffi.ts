@@ -42,17 +42,31 @@ const symbols = {
   lbws_state: { parameters: ["pointer"], result: "u32" },
 } as const;
 
+/** napi-rs's name for this platform (`linux-x64-gnu`, `darwin-arm64`, ...). */
+function platform(): string {
+  const arch = Deno.build.arch === "x86_64" ? "x64" : "arm64";
+  if (Deno.build.os === "linux") return `linux-${arch}-${Deno.build.target.endsWith("musl") ? "musl" : "gnu"}`;
+  return Deno.build.os === "darwin" ? `darwin-${arch}` : `win32-${arch}-msvc`;
+}
+
+/**
+ * The napi build output: the same cdylib exports the C ABI too. It sits beside the package in
+ * a checkout (`npm run build`), and in the platform package (`@lowbit/websockets-<platform>`,
+ * a sibling in node_modules) when installed from npm.
+ */
 function libraryPath(): string {
   const override = Deno.env.get("LOWBIT_WS_LIB");
   if (override) return override;
-  const arch = Deno.build.arch === "x86_64" ? "x64" : "arm64";
-  const name = Deno.build.os === "linux"
-    ? `lowbit-websockets.linux-${arch}-gnu.node`
-    : Deno.build.os === "darwin"
-    ? `lowbit-websockets.darwin-${arch}.node`
-    : `lowbit-websockets.win32-${arch}-msvc.node`;
-  // The napi build output is the same cdylib, and it exports the C ABI too.
-  return new URL(`../${name}`, import.meta.url).pathname;
+  const name = `lowbit-websockets.${platform()}.node`;
+  const candidates = [`../${name}`, `../../websockets-${platform()}/${name}`]
+    .map((path) => new URL(path, import.meta.url).pathname);
+  return candidates.find((path) => {
+    try {
+      return Deno.statSync(path).isFile;
+    } catch {
+      return false;
+    }
+  }) ?? candidates[0];
 }
 
 /** The library's functions (`lbws_*`). */

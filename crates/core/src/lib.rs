@@ -36,6 +36,16 @@
 //!
 //! Every rule lives once: an error names the rule it broke and the close code it sends
 //! ([`Error::close_code`]); the engine sends that close before the error reaches the caller.
+//!
+//! # Feature flags
+//! None is on by default: the blocking [`Conn`], the sans-IO layers and permessage-deflate
+//! need nothing but `std`.
+//!
+//! | feature | adds | pulls in |
+//! | --- | --- | --- |
+//! | `tokio` | `AsyncConn`, its split halves, `accept_async` / `connect_async` | tokio (`io-util`, `sync`, `time`) |
+//! | `hyper` | `hyper::upgrade`: a hyper 1 request upgraded, checked and answered by this crate, into an `AsyncConn` | `tokio`, hyper, hyper-util, http |
+//! | `axum` | `axum::WebSocketUpgrade`: the same as an axum 0.8 extractor | `hyper`, axum-core |
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

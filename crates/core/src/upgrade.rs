@@ -177,6 +177,40 @@ impl ClientUpgrade {
 /// Runs the server handshake on `stream` and returns the connection, with deflate configured
 /// as negotiated. Bad requests are answered with a 4xx response and return
 /// [`Error::Handshake`].
+///
+/// A server and a client over loopback, permessage-deflate on for both:
+/// ```
+/// use std::net::{TcpListener, TcpStream};
+/// use lowbit_websockets::{AcceptOptions, ConnectOptions, DeflateOptions, OpCode};
+/// use lowbit_websockets::handshake::ClientOptions;
+///
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
+/// let addr = listener.local_addr()?;
+/// let server = std::thread::spawn(move || -> lowbit_websockets::Result<()> {
+///     let opts = AcceptOptions { deflate: Some(DeflateOptions::default()), ..AcceptOptions::default() };
+///     let (mut conn, accepted) = lowbit_websockets::accept(listener.accept()?.0, &opts)?;
+///     assert!(accepted.deflate.is_some());
+///     let mut buf = Vec::new();
+///     let (op, message) = conn.read_message(&mut buf)?;
+///     conn.write_message(op, message)?;
+///     // The client's close comes next: reading it answers it.
+///     assert_eq!(conn.read_message(&mut buf)?.0, OpCode::Close);
+///     Ok(())
+/// });
+///
+/// let opts = ConnectOptions {
+///     request: ClientOptions::new(addr.to_string()),
+///     deflate: Some(DeflateOptions::default()),
+///     ..ConnectOptions::default()
+/// };
+/// let (mut conn, _connected) = lowbit_websockets::connect(TcpStream::connect(addr)?, &opts)?;
+/// conn.write_message(OpCode::Text, b"hello")?;
+/// let mut buf = Vec::new();
+/// assert_eq!(conn.read_message(&mut buf)?, (OpCode::Text, &b"hello"[..]));
+/// conn.close()?; // sends 1000, then waits for the server's answer
+/// server.join().unwrap()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn accept<S: Read + Write>(stream: S, opts: &AcceptOptions) -> Result<(Conn<S>, Accepted)> {
     accept_with(stream, opts, |_| None)
 }
@@ -204,7 +238,7 @@ pub fn accept_with<S: Read + Write>(
 
 /// Runs the client handshake on `stream` and returns the connection, with deflate configured
 /// as the server answered. An answer that does not match the offer fails with
-/// [`Error::Negotiation`].
+/// [`Error::Negotiation`]. [`accept`] has an example with both ends.
 pub fn connect<S: Read + Write>(mut stream: S, opts: &ConnectOptions) -> Result<(Conn<S>, Connected)> {
     let mut request = Vec::with_capacity(256);
     let client = ClientUpgrade::new(opts, &mut request)?;

@@ -186,13 +186,18 @@ pub fn session_receive_into(
     // SAFETY: the typed arrays' memory stays alive for this call, and nothing else touches it
     // during the call (JavaScript is single-threaded and waits for us).
     #[allow(unsafe_code)]
-    let (scratch, info) = unsafe { (scratch.as_mut(), info.as_mut()) };
+    let (scratch_bytes, info_words) = unsafe { (scratch.as_mut(), info.as_mut()) };
     let State { conn, spill, error } = &mut **s;
-    let room = scratch.len().min(SCRATCH_MAX);
-    let (result, packed) = pack::receive(conn, data, &mut scratch[..room], spill);
-    if let Some(info) = info.get_mut(..4) {
-        info.copy_from_slice(&packed.info(conn));
+    let room = scratch_bytes.len().min(SCRATCH_MAX);
+    let (result, packed) = pack::receive(conn, data, &mut scratch_bytes[..room], spill);
+    let packed_info = packed.info(conn);
+    if let Some(info) = info_words.get_mut(..4) {
+        info.copy_from_slice(&packed_info);
     }
+    if packed_info[2] == 1 {
+        wasm::written_back(&scratch, (packed_info[0] + packed_info[1]) as usize);
+    }
+    wasm::written_back(&info, 4 * size_of::<u32>());
     match result {
         Ok(()) => 0,
         Err(f) => {
@@ -265,13 +270,14 @@ pub fn session_send_into(
     s.conn.send(op, data, compress, fin).map_err(js_error)?;
     // SAFETY: as in `session_receive_into`.
     #[allow(unsafe_code)]
-    let scratch = unsafe { scratch.as_mut() };
+    let scratch_bytes = unsafe { scratch.as_mut() };
     let out = s.conn.output();
     let n = out.len();
-    match scratch.get_mut(..n).filter(|_| n <= SCRATCH_MAX) {
+    match scratch_bytes.get_mut(..n).filter(|_| n <= SCRATCH_MAX) {
         Some(room) => {
             room.copy_from_slice(out);
             s.conn.consume_output(n);
+            wasm::written_back(&scratch, n);
             Ok(n as i32)
         }
         None => Ok(-1),
@@ -372,4 +378,37 @@ fn output_buffer<'env>(env: &'env Env, conn: &mut Conn) -> Result<Option<BufferS
 pub fn close_code_for(client: bool, deflate: bool, max_payload: f64, bytes: &[u8]) -> Option<u32> {
     let role = if client { Role::Client } else { Role::Server };
     glue::close_code_for(role, deflate, max_payload as usize, bytes).map(u32::from)
+}
+
+/// The WebAssembly fallback (`wasm32-wasip1-threads` on emnapi): there a typed array from
+/// JavaScript reaches Rust as a copy in the module's memory, so the bytes Rust wrote into it
+/// must be copied back before JavaScript reads them. Natively the slice is the array's own
+/// memory and there is nothing to do.
+mod wasm {
+    #[cfg(target_family = "wasm")]
+    pub fn written_back<'env>(view: &impl napi::JsValue<'env>, bytes: usize) {
+        unsafe extern "C" {
+            fn emnapi_sync_memory(
+                env: napi::sys::napi_env,
+                js_to_wasm: bool,
+                view: *mut napi::sys::napi_value,
+                offset: usize,
+                len: usize,
+            ) -> napi::sys::napi_status;
+        }
+        if bytes == 0 {
+            return;
+        }
+        let raw = view.value();
+        let mut value = raw.value;
+        // SAFETY: `view` is a live typed array of this call, and `bytes` is within it (the
+        // callers wrote that many bytes into its slice).
+        #[allow(unsafe_code)]
+        unsafe {
+            emnapi_sync_memory(raw.env, false, &mut value, 0, bytes);
+        }
+    }
+
+    #[cfg(not(target_family = "wasm"))]
+    pub fn written_back<'env>(_view: &impl napi::JsValue<'env>, _bytes: usize) {}
 }

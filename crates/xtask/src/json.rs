@@ -27,6 +27,13 @@ impl Json {
         }
     }
 
+    pub fn items(&self) -> &[Json] {
+        match self {
+            Json::Arr(items) => items,
+            _ => &[],
+        }
+    }
+
     pub fn entries(&self) -> &[(String, Json)] {
         match self {
             Json::Obj(fields) => fields,

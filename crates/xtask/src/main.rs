@@ -7,8 +7,11 @@ mod bench;
 mod browser;
 mod component;
 mod demo;
+mod installed;
 mod json;
 mod node;
+mod outside;
+mod package;
 mod test;
 mod util;
 
@@ -27,6 +30,12 @@ commands:
              Node, Deno FFI); the native face is checked against the expected results
              [--face native|component|node] [--role server|client] [--cases PATTERNS]
              [--exclude PATTERNS] [--bless]
+  package    the npm packages for every platform this machine builds (linux-x64-gnu,
+             linux-x64-musl, linux-arm64-gnu, the wasm32-wasi fallback), packed into
+             target/npm-dist with their sizes
+  installed  test's npm step alone: pack, install into an empty project without cargo, use it
+  outside    test's crate step alone: cargo package, then README.md's server and client built
+             against the unpacked .crate in a new crate outside the workspace
   browser    headless Chromium against every face's echo server (after `test` built them)
   bench      loopback load test: our echo servers (async, blocking, + deflate) vs
              fastwebsockets, tokio-tungstenite and tungstenite, 100 and 10,000 connections,
@@ -62,6 +71,9 @@ fn main() -> ExitCode {
             [arg, ..] => Err(format!("unexpected argument {arg:?}")),
         },
         "autobahn" => autobahn_command(&mut ctx, rest),
+        "package" => no_args(rest).and_then(|()| package::package_all(&ctx)),
+        "installed" => no_args(rest).and_then(|()| installed::check(&ctx)),
+        "outside" => no_args(rest).and_then(|()| outside::check(&ctx)),
         "browser" => no_args(rest).and_then(|()| browser::test(&ctx)),
         "bench" => bench::run(rest),
         "bench-memory" => bench::memory::run(rest),

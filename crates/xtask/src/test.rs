@@ -7,7 +7,9 @@ use std::time::Instant;
 use crate::autobahn::{self, Driver, Selection, Side};
 use crate::browser;
 use crate::component;
+use crate::installed;
 use crate::node::{self, Target};
+use crate::outside;
 use crate::util::{ALL_FEATURES, Ctx, Result, run};
 
 /// Autobahn cases left out of `test`: the larger messages of permessage-deflate (12.*, 13.*),
@@ -24,8 +26,16 @@ const STEPS: &[Step] = &[
     ("cargo test --workspace --release (core with its async face, host-tests, node C ABI)", |ctx| {
         run(ctx.cargo().args(["test", "--workspace", "--release"]).args(ALL_FEATURES))
     }),
+    (
+        "lowbit-websockets as published: cargo package, README's server and client in a new crate outside the workspace",
+        outside::check,
+    ),
     ("npm test (node:test)", node::test),
     ("deno test (npm/deno)", node::test_deno),
+    (
+        "npm packages as users get them: packed, installed without cargo; CJS, ESM, Deno, FFI, tsc, wasm fallback, README",
+        installed::check,
+    ),
     ("Chromium against every face's echo server (installs Debian's chromium)", browser::test),
     ("install Autobahn|Testsuite (python venv in target/)", autobahn::setup),
     ("Autobahn: native server (12.*/13.* up to 1 KiB)", |ctx| {
