@@ -239,6 +239,22 @@ impl Decoder {
         self.buf_max * 16
     }
 
+    /// Swaps the input buffer with `spare` when that moves an unused buffer to where it is
+    /// needed: `park` gives an empty one away (nothing is buffered), otherwise one is taken
+    /// when this decoder has none. See [`Session::park`](crate::Session::park).
+    pub(crate) fn swap_input(&mut self, spare: &mut Vec<u8>, park: bool) {
+        let swap = if park {
+            self.start == self.end && self.direct == 0 && spare.capacity() == 0
+        } else {
+            self.buf.capacity() == 0 && !spare.is_empty()
+        };
+        if swap {
+            std::mem::swap(&mut self.buf, spare);
+            self.buf.truncate(self.buf_max);
+            (self.start, self.end) = (0, 0);
+        }
+    }
+
     /// Marks `n` bytes of [`Decoder::read_buf`] as filled.
     #[inline]
     pub fn advance(&mut self, n: usize) {

@@ -54,6 +54,13 @@ enum OwedClose {
     Fail(CloseCode, String),
 }
 
+/// Buffers one thread keeps for the idle sessions it drives: see [`Session::park`].
+#[derive(Debug, Default)]
+pub struct Spare {
+    input: Vec<u8>,
+    output: Vec<u8>,
+}
+
 /// A sans-IO WebSocket connection. See the [module docs](self) for the calling order.
 pub struct Session {
     reader: Reader,
@@ -237,6 +244,26 @@ impl Session {
     /// [`Session::output`] + [`Session::consume_output`] on a hot path).
     pub fn take_output(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.out)
+    }
+
+    /// Gives this session's input and output buffers to `spare` while they hold nothing (no
+    /// bytes buffered, no output waiting), so that a thread driving many sessions, each handed
+    /// its bytes in whole calls (a JavaScript runtime's), keeps one set of buffers instead of
+    /// one per idle connection. [`Session::unpark`] takes them back before the next call; a
+    /// session called without it allocates its own. Buffers that are in use stay.
+    pub fn park(&mut self, spare: &mut Spare) {
+        self.reader.swap_input(&mut spare.input, true);
+        if self.out.is_empty() && spare.output.capacity() == 0 {
+            std::mem::swap(&mut self.out, &mut spare.output);
+        }
+    }
+
+    /// Takes the buffers [`Session::park`] left in `spare` where this session has none.
+    pub fn unpark(&mut self, spare: &mut Spare) {
+        self.reader.swap_input(&mut spare.input, false);
+        if self.out.capacity() == 0 && spare.output.capacity() != 0 {
+            std::mem::swap(&mut self.out, &mut spare.output);
+        }
     }
 
     /// Our close frame has been queued.

@@ -80,7 +80,7 @@ pub use conn::{Conn, ConnReader, ConnWriter};
 pub use decode::{Decoder, Event, Frame};
 pub use deflate::{DeflateConfig, DeflateOptions};
 pub use encode::Encoder;
-pub use engine::{Handlers, Session};
+pub use engine::{Handlers, Session, Spare};
 pub use error::{Error, Misuse, Result};
 pub use frame::{Header, OpCode};
 pub use role::{

@@ -6,7 +6,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use lowbit_websockets::{Config, Event, OpCode, READ_LIMIT_LARGE, Role, Session};
+use lowbit_websockets::{Config, Event, OpCode, READ_LIMIT_LARGE, Role, Session, Spare};
 
 struct Live;
 
@@ -127,5 +127,30 @@ fn idle_connections_do_not_scale_memory_by_the_limits() {
     eprintln!("{per_connection} heap bytes per idle connection");
     // The limits allow 16 MiB messages and 1 MiB frames: a buffer sized by them would be 1 MiB.
     assert!(per_connection < 8 * 1024, "{per_connection} bytes per idle connection");
+    drop(servers);
+}
+
+#[test]
+fn parked_idle_sessions_share_one_set_of_buffers() {
+    const N: usize = 10_000;
+    let mut client = Session::new(Config::new(Role::Client), None);
+    let hello = client_message(&mut client, 1024);
+    let mut spare = Spare::default();
+    let mut servers: Vec<Session> = (0..N).map(|_| Session::new(large_config(Role::Server), None)).collect();
+    // One warm-up echo, so the shared buffers exist before the count starts.
+    servers[0].unpark(&mut spare);
+    assert_eq!(echo(&mut servers[0], &hello), 1);
+    servers[0].park(&mut spare);
+    let before = live();
+    for server in &mut servers {
+        server.unpark(&mut spare);
+        assert_eq!(echo(server, &hello), 1);
+        server.park(&mut spare);
+    }
+    let grown = live() - before;
+    eprintln!("{grown} heap bytes for {N} warm parked sessions");
+    // What the sessions hold besides buffers (deflate off) is in their own structs: nothing
+    // on the heap grows per connection.
+    assert!(grown < 64 * 1024, "{grown} bytes for {N} parked sessions");
     drop(servers);
 }

@@ -5,7 +5,7 @@
 
 use lowbit_websockets::handshake::{ClientOptions, HandshakeError, Step};
 use lowbit_websockets::upgrade::{self, AcceptOptions, ClientUpgrade, ConnectOptions, SubprotocolPolicy};
-use lowbit_websockets::{CloseCode, Config, DeflateOptions, Error, Event, OpCode, Role, Session};
+use lowbit_websockets::{CloseCode, Config, DeflateOptions, Error, Event, OpCode, Role, Session, Spare};
 
 use crate::contract::{EVENT_BINARY, EVENT_TEXT, STATE_CLOSE_RECEIVED, STATE_CLOSE_SENT};
 
@@ -62,6 +62,13 @@ fn upgrade_failure(e: Error) -> Failure {
         Error::Handshake(e) => e.into(),
         other => other.into(),
     }
+}
+
+thread_local! {
+    /// The input and output buffers of this thread's idle sessions: JavaScript hands a
+    /// session its bytes in whole calls and takes the output before the call returns, so one
+    /// set serves every connection between calls ([`Session::park`]).
+    static SPARE: std::cell::RefCell<Spare> = std::cell::RefCell::default();
 }
 
 /// One WebSocket connection, before and after its handshake.
@@ -169,7 +176,16 @@ impl Conn {
         if self.released {
             return Err(Error::WebSocketClosed.into());
         }
-        self.session.as_mut().ok_or_else(|| Failure::misuse("the handshake has not completed"))
+        let session = self.session.as_mut().ok_or_else(|| Failure::misuse("the handshake has not completed"))?;
+        SPARE.with(|spare| session.unpark(&mut spare.borrow_mut()));
+        Ok(session)
+    }
+
+    /// Hands the session's buffers back to the thread while they hold nothing.
+    fn park(&mut self) {
+        if let Some(session) = &mut self.session {
+            SPARE.with(|spare| session.park(&mut spare.borrow_mut()));
+        }
     }
 
     /// The transport is gone: frees the session and every buffer now, rather than whenever the
@@ -184,7 +200,9 @@ impl Conn {
 
     /// Decodes `data`, calling `on_event` per event.
     pub fn receive(&mut self, data: &[u8], on_event: impl FnMut(Event<'_>)) -> Result<(), Failure> {
-        Ok(self.session()?.receive(data, on_event)?)
+        let result = self.session()?.receive(data, on_event);
+        self.park();
+        Ok(result?)
     }
 
     /// The peer ended the stream: `Err` (1006) before its close frame.
@@ -236,6 +254,7 @@ impl Conn {
             }
         } else if let Some(s) = &mut self.session {
             s.consume_output(n);
+            self.park();
         }
     }
 

@@ -97,6 +97,11 @@ impl Reader {
         self.dec.read_buf()
     }
 
+    /// See [`Decoder::swap_input`].
+    pub(crate) fn swap_input(&mut self, spare: &mut Vec<u8>, park: bool) {
+        self.dec.swap_input(spare, park);
+    }
+
     #[inline]
     pub(crate) fn advance(&mut self, n: usize) {
         self.dec.advance(n);
