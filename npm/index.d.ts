@@ -11,12 +11,13 @@ export type Data = Buffer | ArrayBuffer | ArrayBufferView | string | Buffer[];
 export interface PerMessageDeflateOptions {
   serverNoContextTakeover?: boolean;
   clientNoContextTakeover?: boolean;
-  /** Client: the largest window the server may compress with (8–15). */
+  /** Client: the largest window the server may compress with (8–15). Server: the window it compresses with. */
   serverMaxWindowBits?: number;
-  /** Accepted for ws compatibility; our inflater takes any window. */
+  /** Client: the window it compresses with. Server: the window a client that offers it is asked to use. */
   clientMaxWindowBits?: number | boolean;
-  zlibDeflateOptions?: { level?: number };
-  /** Messages shorter than this many bytes are sent uncompressed. Default 1024. */
+  /** zlib's level (0–9, default 6) and memLevel (1–9, default 8). */
+  zlibDeflateOptions?: { level?: number; memLevel?: number };
+  /** Without context takeover, messages shorter than this many bytes are sent uncompressed. Default 1024. */
   threshold?: number;
 }
 

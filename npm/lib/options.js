@@ -13,7 +13,10 @@ function deflateOptions(pmd) {
   if (o.serverNoContextTakeover) out.serverNoContextTakeover = true;
   if (o.clientNoContextTakeover) out.clientNoContextTakeover = true;
   if (typeof o.serverMaxWindowBits === 'number') out.serverMaxWindowBits = o.serverMaxWindowBits;
-  if (o.zlibDeflateOptions && typeof o.zlibDeflateOptions.level === 'number') out.level = o.zlibDeflateOptions.level;
+  if (typeof o.clientMaxWindowBits === 'number') out.clientMaxWindowBits = o.clientMaxWindowBits;
+  const z = o.zlibDeflateOptions || {};
+  if (typeof z.level === 'number') out.level = z.level;
+  if (typeof z.memLevel === 'number') out.memLevel = z.memLevel;
   if (typeof o.level === 'number') out.level = o.level;
   if (typeof o.threshold === 'number') out.threshold = o.threshold;
   return out;

@@ -65,14 +65,14 @@ impl Default for Limits {
     }
 }
 
-/// The permessage-deflate defaults (level 1, threshold 1024, context takeover both ways);
+/// The permessage-deflate defaults (level 6, threshold 1024, context takeover both ways);
 /// the same values as the component's `deflate.default-options`.
 pub fn default_deflate() -> DeflateOptions {
     DeflateOptions {
         server_no_context_takeover: false,
         client_no_context_takeover: false,
         server_max_window_bits: None,
-        level: 1,
+        level: 6,
         threshold: 1024,
     }
 }

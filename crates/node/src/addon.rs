@@ -23,23 +23,32 @@ const KEEP_OUTPUT_MAX: usize = 16 * 1024;
 pub struct DeflateOptions {
     pub server_no_context_takeover: Option<bool>,
     pub client_no_context_takeover: Option<bool>,
-    /// Client only: the window the server may compress with (8–15).
+    /// Client: the window the server may compress with (8–15). Server: the window we
+    /// compress with, declared in the answer.
     pub server_max_window_bits: Option<u32>,
+    /// Client: the window we compress with, named in the offer. Server: the window a client
+    /// that offers `client_max_window_bits` is asked to compress with.
+    pub client_max_window_bits: Option<u32>,
     /// zlib level 0–9 (`zlibDeflateOptions.level`).
     pub level: Option<u32>,
+    /// zlib memLevel 1–9 (`zlibDeflateOptions.memLevel`).
+    pub mem_level: Option<u32>,
     /// Messages shorter than this many bytes are sent uncompressed (default 1024).
     pub threshold: Option<u32>,
 }
 
 impl From<DeflateOptions> for lowbit_websockets::DeflateOptions {
-    /// The options given, core's defaults for the rest (a level above 9 is 9).
+    /// The options given, core's defaults for the rest (a level above 9 is 9, a memLevel
+    /// outside 1–9 the nearest).
     fn from(o: DeflateOptions) -> Self {
         let defaults = Self::default();
         Self {
             server_no_context_takeover: o.server_no_context_takeover.unwrap_or(false),
             client_no_context_takeover: o.client_no_context_takeover.unwrap_or(false),
             server_max_window_bits: o.server_max_window_bits.map(|b| b.min(255) as u8),
+            client_max_window_bits: o.client_max_window_bits.map(|b| b.min(255) as u8),
             level: o.level.map_or(defaults.level, |l| l.min(9) as u8),
+            mem_level: o.mem_level.map_or(defaults.mem_level, |m| m.clamp(1, 9) as u8),
             threshold: o.threshold.map_or(defaults.threshold, |t| t as usize),
             ..defaults
         }

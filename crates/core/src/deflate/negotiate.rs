@@ -158,13 +158,15 @@ pub fn server_accept<'h>(
 }
 
 fn accept_offer(offer: &Params, options: &DeflateOptions) -> Option<(String, DeflateConfig)> {
-    // server_max_window_bits limits the window we compress with: only if the engine can.
-    let compress_bits = match offer.server_max_window_bits {
+    // server_max_window_bits limits the window we compress with: only if the engine can. Our
+    // own limit applies too, and is declared even unasked (RFC 7692 §7.1.2.1 allows it).
+    let asked = match offer.server_max_window_bits {
         Some(bits) if !options.supports_window_bits(bits) => return None,
-        Some(bits) => bits,
-        None => 15,
+        asked => asked,
     };
-    let server_no_context = offer.server_no_context_takeover || options.server_no_context_takeover;
+    let ours = options.server_max_window_bits.map(|b| b.clamp(options.engine.min_window_bits(), 15));
+    let compress_bits = asked.into_iter().chain(ours).min();
+    let server_no_context = offer.server_no_context_takeover || options.no_context_takeover(Role::Server);
     let client_no_context = offer.client_no_context_takeover || options.client_no_context_takeover;
     let mut response = String::from(PERMESSAGE_DEFLATE);
     if server_no_context {
@@ -173,26 +175,26 @@ fn accept_offer(offer: &Params, options: &DeflateOptions) -> Option<(String, Def
     if client_no_context {
         response.push_str("; client_no_context_takeover");
     }
-    if offer.server_max_window_bits.is_some() {
-        let _ = write!(response, "; server_max_window_bits={compress_bits}");
+    if let Some(bits) = compress_bits {
+        let _ = write!(response, "; server_max_window_bits={bits}");
     }
-    // The client said it can limit its window; our inflater takes any window, so we only echo
-    // a limit the client itself named.
+    // A client that offered client_max_window_bits can limit its window: to the value it named
+    // and to ours, whichever is smaller (§7.1.2.2). Our inflater then keeps only that window.
     let inflate_bits = match offer.client_max_window_bits {
-        Some(Some(bits)) => {
-            let _ = write!(response, "; client_max_window_bits={bits}");
-            bits
-        }
-        _ => 15,
+        Some(named) => named.into_iter().chain(options.client_max_window_bits).min(),
+        None => None,
     };
+    if let Some(bits) = inflate_bits {
+        let _ = write!(response, "; client_max_window_bits={bits}");
+    }
+    let base = DeflateConfig::from_options(options);
     let config = DeflateConfig {
         compress_no_context_takeover: server_no_context,
         decompress_no_context_takeover: client_no_context,
-        compress_window_bits: compress_bits,
-        decompress_window_bits: inflate_bits,
-        level: options.level,
-        threshold: options.threshold,
-        engine: options.engine,
+        transient_compressor: base.transient_compressor && server_no_context,
+        compress_window_bits: compress_bits.unwrap_or(15),
+        decompress_window_bits: inflate_bits.unwrap_or(15),
+        ..base
     };
     Some((response, config))
 }
@@ -208,15 +210,21 @@ pub fn client_offer(options: &DeflateOptions) -> Result<String, NegotiationError
     if options.server_no_context_takeover {
         offer.push_str("; server_no_context_takeover");
     }
-    if options.client_no_context_takeover {
+    if options.no_context_takeover(Role::Client) {
         offer.push_str("; client_no_context_takeover");
     }
     if let Some(bits) = options.server_max_window_bits {
         let _ = write!(offer, "; server_max_window_bits={bits}");
     }
-    // We may only let the server limit our window if the engine can compress with a smaller one.
+    // We may only let the server limit our window if the engine can compress with a smaller one;
+    // a limit of our own is named (the server may answer a smaller one).
     if options.supports_window_bits(9) {
-        offer.push_str("; client_max_window_bits");
+        match options.client_max_window_bits {
+            Some(bits) => {
+                let _ = write!(offer, "; client_max_window_bits={}", bits.clamp(options.engine.min_window_bits(), 15));
+            }
+            None => offer.push_str("; client_max_window_bits"),
+        }
     }
     Ok(offer)
 }
@@ -251,21 +259,24 @@ pub fn client_verify(
     if options.server_max_window_bits.is_some() && answer.server_max_window_bits.is_none() {
         return Err(NegotiationError::Unsupported("server_max_window_bits was requested but not confirmed"));
     }
+    // Our own limit, if we named one, holds whatever the answer says.
+    let ours = options.client_max_window_bits.map(|b| b.clamp(options.engine.min_window_bits(), 15)).unwrap_or(15);
     let compress_bits = match answer.client_max_window_bits {
-        Some(Some(bits)) if options.supports_window_bits(9) && options.supports_window_bits(bits) => bits,
+        Some(Some(bits)) if options.supports_window_bits(9) && options.supports_window_bits(bits) => bits.min(ours),
         Some(_) => {
             return Err(NegotiationError::Unsupported("client_max_window_bits was not offered or cannot be honored"));
         }
-        None => 15,
+        None => ours,
     };
+    let compress_no_context = answer.client_no_context_takeover || options.no_context_takeover(Role::Client);
+    let base = DeflateConfig::from_options(options);
     Ok(Some(DeflateConfig {
-        compress_no_context_takeover: answer.client_no_context_takeover || options.client_no_context_takeover,
+        compress_no_context_takeover: compress_no_context,
+        transient_compressor: base.transient_compressor && compress_no_context,
         decompress_no_context_takeover: answer.server_no_context_takeover,
         compress_window_bits: compress_bits,
         decompress_window_bits: answer.server_max_window_bits.unwrap_or(15),
-        level: options.level,
-        threshold: options.threshold,
-        engine: options.engine,
+        ..base
     }))
 }
 
@@ -334,6 +345,51 @@ mod tests {
         );
         assert!(cfg.compress_no_context_takeover && cfg.decompress_no_context_takeover);
         assert_eq!(cfg.decompress_window_bits, 9);
+    }
+
+    #[test]
+    fn server_declares_its_own_window_and_limits_the_clients() {
+        let o =
+            DeflateOptions { server_max_window_bits: Some(12), client_max_window_bits: Some(11), ..Default::default() };
+        // Unasked: our window is declared; the client did not offer to limit its own.
+        let (resp, cfg) = server_accept(["permessage-deflate"], &o).unwrap();
+        assert_eq!(resp, "permessage-deflate; server_max_window_bits=12");
+        assert_eq!((cfg.compress_window_bits, cfg.decompress_window_bits), (12, 15));
+        // The smaller of the two limits wins, each way.
+        let (resp, cfg) =
+            server_accept(["permessage-deflate; server_max_window_bits=10; client_max_window_bits"], &o).unwrap();
+        assert_eq!(resp, "permessage-deflate; server_max_window_bits=10; client_max_window_bits=11");
+        assert_eq!((cfg.compress_window_bits, cfg.decompress_window_bits), (10, 11));
+        let (resp, _) =
+            server_accept(["permessage-deflate; server_max_window_bits=14; client_max_window_bits=9"], &o).unwrap();
+        assert_eq!(resp, "permessage-deflate; server_max_window_bits=12; client_max_window_bits=9");
+        // zlib-rs cannot write with a 256-byte window: such an offer is declined (RFC 7692 §7.1.2.1).
+        assert_eq!(server_accept(["permessage-deflate; server_max_window_bits=8"], &o), None);
+    }
+
+    #[test]
+    fn lean_memory_takes_no_context_over_and_frees_the_compressor() {
+        let lean = DeflateOptions { memory: crate::deflate::Memory::Lean, ..Default::default() };
+        let (resp, cfg) = server_accept(["permessage-deflate; client_max_window_bits"], &lean).unwrap();
+        assert_eq!(resp, "permessage-deflate; server_no_context_takeover");
+        assert!(cfg.compress_no_context_takeover && cfg.transient_compressor && !cfg.decompress_no_context_takeover);
+        let offer = client_offer(&lean).unwrap();
+        assert_eq!(offer, "permessage-deflate; client_no_context_takeover; client_max_window_bits");
+        let cfg = client_verify(Some("permessage-deflate; client_no_context_takeover"), &lean).unwrap().unwrap();
+        assert!(cfg.compress_no_context_takeover && cfg.transient_compressor);
+        // Full memory (the default) keeps the compressor even without context takeover.
+        let full = DeflateOptions { server_no_context_takeover: true, ..Default::default() };
+        let (_, cfg) = server_accept(["permessage-deflate"], &full).unwrap();
+        assert!(cfg.compress_no_context_takeover && !cfg.transient_compressor);
+    }
+
+    #[test]
+    fn client_names_its_own_window() {
+        let o = DeflateOptions { client_max_window_bits: Some(10), ..Default::default() };
+        assert_eq!(client_offer(&o).unwrap(), "permessage-deflate; client_max_window_bits=10");
+        assert_eq!(client_verify(Some("permessage-deflate"), &o).unwrap().unwrap().compress_window_bits, 10);
+        let cfg = client_verify(Some("permessage-deflate; client_max_window_bits=9"), &o).unwrap().unwrap();
+        assert_eq!(cfg.compress_window_bits, 9);
     }
 
     #[test]

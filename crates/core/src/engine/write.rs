@@ -79,7 +79,10 @@ pub(crate) struct Writer {
 
 /// The write side of permessage-deflate.
 struct Deflate {
-    compressor: Box<dyn Compressor>,
+    /// `None` between messages when it is transient ([`DeflateConfig::transient_compressor`]).
+    compressor: Option<Box<dyn Compressor>>,
+    /// Set when the compressor is freed after each message: how to build it again.
+    rebuild: Option<DeflateConfig>,
     reset_each: bool,
     threshold: usize,
     /// The compressed form of the message (or chunk) being written.
@@ -108,9 +111,15 @@ impl Writer {
     /// Turns compression on as negotiated, with `compressor` (default: the configured engine).
     pub(crate) fn set_deflate(&mut self, config: Option<&DeflateConfig>, compressor: Option<Box<dyn Compressor>>) {
         self.deflate = config.map(|c| Deflate {
-            compressor: compressor.unwrap_or_else(|| c.engine.compressor(c)),
+            // A compressor of the caller's cannot be rebuilt, so it is kept.
+            rebuild: (c.transient_compressor && compressor.is_none()).then_some(*c),
+            compressor: match compressor {
+                Some(given) => Some(given),
+                None if c.transient_compressor => None,
+                None => Some(c.engine.compressor(c)),
+            },
             reset_each: c.compress_no_context_takeover,
-            threshold: c.threshold,
+            threshold: c.threshold_in_force(),
             buf: Vec::new(),
             buf_trim: Trim::default(),
         });
@@ -430,7 +439,14 @@ impl Deflate {
     /// Compresses `data` into `z`. At the end of a message the sync tail is stripped and, without
     /// context takeover, the engine is reset.
     fn compress(&mut self, data: &[u8], z: &mut Vec<u8>, end_of_message: bool) -> Result<()> {
-        self.compressor.compress(data, z)?;
+        if let (None, Some(c)) = (&self.compressor, &self.rebuild) {
+            self.compressor = Some(c.engine.compressor(c));
+        }
+        // Absent only when transient, and then it was just rebuilt.
+        let Some(compressor) = &mut self.compressor else {
+            return Err(Error::Io(io::Error::other("no deflate compressor")));
+        };
+        compressor.compress(data, z)?;
         if end_of_message {
             // Even an empty message compresses to an empty block. Nothing at all (a compressor
             // breaking its contract, as zlib-rs once did after a sync flush) would have the peer
@@ -442,8 +458,12 @@ impl Deflate {
             if z.ends_with(&SYNC_TAIL) {
                 z.truncate(z.len() - SYNC_TAIL.len());
             }
-            if self.reset_each {
-                self.compressor.reset();
+            if self.rebuild.is_some() {
+                self.compressor = None;
+            } else if self.reset_each
+                && let Some(c) = &mut self.compressor
+            {
+                c.reset();
             }
         }
         Ok(())
@@ -525,6 +545,42 @@ mod tests {
         let mut r = io::empty();
         assert!(matches!(w.stream_message(&mut Stream(&mut sink), OpCode::Binary, 0, 100, &mut r), Err(Error::Io(_))));
         assert_eq!(sink.len(), sent, "nothing of the empty messages went out");
+    }
+
+    /// With a transient compressor, none is held between messages, and each message still
+    /// inflates on its own (no context taken over).
+    #[test]
+    fn a_transient_compressor_exists_only_while_a_message_is_compressed() {
+        let cfg = DeflateConfig {
+            compress_no_context_takeover: true,
+            transient_compressor: true,
+            threshold: 0,
+            ..DeflateConfig::default()
+        };
+        let mut w = Writer::new(&Config::new(Role::Server));
+        w.set_deflate(Some(&cfg), None);
+        let held = |w: &Writer| w.deflate.as_ref().unwrap().compressor.is_some();
+        assert!(!held(&w));
+        let msg = b"a transient compressor, a transient compressor".repeat(40);
+        for _ in 0..3 {
+            let mut sink = Vec::new();
+            w.write_message(&mut sink, OpCode::Binary, &msg).unwrap();
+            assert!(!held(&w));
+            assert!(sink[1] < 126, "one short frame: {} bytes", sink.len());
+            let (head, body) = sink.split_at(2);
+            assert_eq!(head[0], 0x80 | RSV1 | OpCode::Binary as u8);
+            let mut out = Vec::new();
+            crate::deflate::Inflater::new().inflate(body, &mut out, 1 << 20).unwrap();
+            assert_eq!(out, msg);
+        }
+        // Streamed: held between the fragments of a message, freed at its end.
+        let (chunk, bufs) = w.begin_stream(OpCode::Binary, 0).unwrap();
+        let mut sink = Vec::new();
+        w.stream_fragment(&mut sink, OpCode::Binary, 0, &msg[..chunk.min(100)], false).unwrap();
+        assert!(held(&w));
+        w.stream_fragment(&mut sink, OpCode::Continuation, 0, b"end", true).unwrap();
+        w.end_stream(bufs, true);
+        assert!(!held(&w));
     }
 
     #[test]

@@ -229,7 +229,7 @@ fn notes(s: &mut String, run: &Run) {
         para(
             s,
             "The `+ deflate` rows are our servers with `--deflate`: the generator offers \
-             permessage-deflate with the crate's defaults (level 1, 1 KiB threshold, context \
+             permessage-deflate with the crate's defaults (level 6, 1 KiB threshold, context \
              takeover) and the zlib-rs engine, as the servers' `--deflate` does, and compresses its \
              own messages too, so those rows pay compression and inflation at both ends. No peer \
              has permessage-deflate to compare with.",
