@@ -108,7 +108,7 @@ impl Conn {
         protocols: SubprotocolPolicy,
         deflate: Option<&DeflateOptions>,
     ) -> Result<Handshake, Failure> {
-        let opts = AcceptOptions { config: self.config, deflate: deflate.copied(), protocols };
+        let opts = AcceptOptions { config: self.config, deflate: deflate.copied(), protocols, ..AcceptOptions::default() };
         match upgrade::server_step(head, &opts, |_| None) {
             Step::NeedMore => Ok(Handshake::Incomplete),
             Step::Refused { response, error } => {
