@@ -147,7 +147,9 @@ async fn echo(mut stream: TcpStream, opts: &AcceptOptions, liveness: Liveness) -
     }
     .await;
     // After a refused request too: its 4xx answer must not be lost to a reset.
-    linger(stream).await;
+    if !hardening::stalled(&result) {
+        linger(stream).await;
+    }
     result
 }
 

@@ -140,8 +140,7 @@ fn serve(stream: TcpStream, opts: &AcceptOptions, liveness: Liveness) -> lowbit_
     stream.set_nodelay(true)?;
     // A refused request has been answered with its 4xx by `accept` already; linger so that
     // the answer is not lost to a reset while the client is still sending (a 70 KB head).
-    let after = stream.try_clone()?;
-    let (mut conn, _accepted) = tcp::accept(stream, opts).inspect_err(|_| linger(&after, LINGER))?;
+    let (mut conn, _accepted) = tcp::accept(&stream, opts).inspect_err(|_| linger(&stream, LINGER))?;
     // Writes that make no progress for `write_stall` fail; reads wake up after `idle`.
     tcp::set_liveness(conn.get_ref(), &liveness)?;
     let mut watch = TimeoutWatch::new(liveness);
@@ -170,6 +169,8 @@ fn serve(stream: TcpStream, opts: &AcceptOptions, liveness: Liveness) -> lowbit_
             Err(e) => break Err(e),
         }
     };
-    linger(conn.get_ref(), LINGER);
+    if !hardening::stalled(&result) {
+        linger(&stream, LINGER);
+    }
     result
 }

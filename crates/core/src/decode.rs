@@ -714,11 +714,7 @@ mod tests {
             for frames in [false, true] {
                 let poll = |dec: &mut Decoder| -> Result<usize, Error> {
                     let mut n = 0;
-                    while let Some(_) = if frames {
-                        dec.poll_frame().map(|f| f.map(|_| ()))
-                    } else {
-                        dec.poll_message().map(|e| e.map(|_| ()))
-                    }? {
+                    while if frames { dec.poll_frame()?.is_some() } else { dec.poll_message()?.is_some() } {
                         n += 1;
                     }
                     Ok(n)

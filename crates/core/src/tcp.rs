@@ -13,11 +13,31 @@ use crate::handshake::Accepted;
 use crate::liveness::Liveness;
 use crate::upgrade::{AcceptOptions, accept_bounded};
 
+/// A socket whose blocking reads can be bounded in time: a `TcpStream`, or a reference to one
+/// (so the caller keeps the stream, e.g. to [`linger`] on it after a refusal).
+pub trait ReadTimeout {
+    /// `TcpStream::set_read_timeout`.
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
+}
+
+impl ReadTimeout for TcpStream {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_read_timeout(self, timeout)
+    }
+}
+
+impl ReadTimeout for &TcpStream {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_read_timeout(self, timeout)
+    }
+}
+
 /// [`crate::accept`] on a TCP stream, holding [`AcceptOptions::handshake_timeout`] exactly:
 /// every read of the request is bounded by the socket's read timeout, set to the time left,
 /// so a silent client and one trickling a byte a second are both refused (408,
 /// [`HandshakeError::Timeout`](crate::handshake::HandshakeError::Timeout)) at the deadline.
-/// The returned connection's stream has no read timeout.
+/// The returned connection's stream has no read timeout. `stream` is a `TcpStream` or a
+/// `&TcpStream`.
 ///
 /// ```no_run
 /// use lowbit_websockets::{AcceptOptions, tcp};
@@ -26,7 +46,7 @@ use crate::upgrade::{AcceptOptions, accept_bounded};
 /// let (mut conn, _accepted) = tcp::accept(stream, &AcceptOptions::default())?;
 /// # Ok::<(), lowbit_websockets::Error>(())
 /// ```
-pub fn accept(stream: TcpStream, opts: &AcceptOptions) -> Result<(Conn<TcpStream>, Accepted)> {
+pub fn accept<S: Read + io::Write + ReadTimeout>(stream: S, opts: &AcceptOptions) -> Result<(Conn<S>, Accepted)> {
     let (conn, accepted) = accept_bounded(stream, opts, |_| None, &mut |s, left| s.set_read_timeout(Some(left)))?;
     conn.get_ref().set_read_timeout(None)?;
     Ok((conn, accepted))
@@ -236,10 +256,9 @@ mod tests {
                 answer
             });
             let (stream, _) = listener.accept().unwrap();
-            let after = stream.try_clone().unwrap();
-            let err = accept(stream, &opts).err().expect("the deadline passed first");
+            let Err(err) = accept(&stream, &opts) else { panic!("accepted before the deadline") };
             // As a server does: the client may still be sending, and a reset would lose the 408.
-            linger(&after, LINGER);
+            linger(&stream, LINGER);
             assert!(matches!(err, Error::Handshake(HandshakeError::Timeout)), "{err:?}");
             let answer = client.join().unwrap();
             assert!(answer.starts_with(b"HTTP/1.1 408 Request Timeout\r\n"), "{}", String::from_utf8_lossy(&answer));

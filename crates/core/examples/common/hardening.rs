@@ -113,3 +113,9 @@ impl TimeoutWatch {
 pub fn dropped(why: Stall) -> lowbit_websockets::Error {
     std::io::Error::new(std::io::ErrorKind::TimedOut, format!("dropped: {}", why.as_str())).into()
 }
+
+/// Whether `result` ended a connection for a stall: such a peer is not lingered for (it does
+/// not read, so our last bytes cannot reach it, and lingering would only keep draining it).
+pub fn stalled<T>(result: &lowbit_websockets::Result<T>) -> bool {
+    matches!(result, Err(lowbit_websockets::Error::Io(e)) if e.kind() == std::io::ErrorKind::TimedOut)
+}
