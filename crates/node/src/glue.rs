@@ -80,6 +80,12 @@ impl Conn {
         Self { config, session: None, offer: None, handshake_out: Vec::new() }
     }
 
+    /// Sets core's fragment cap (`ws`'s `maxFragments`: 0 turns it off, as there); takes
+    /// effect for a session started afterwards.
+    pub fn set_max_fragments(&mut self, frames: usize) {
+        self.config.max_fragments = if frames == 0 { usize::MAX } else { frames };
+    }
+
     /// A live session without a handshake (for `Codec`).
     pub fn start(&mut self, deflate: Option<&lowbit_websockets::DeflateConfig>) {
         self.session = Some(self.live(deflate));
