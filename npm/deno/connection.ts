@@ -27,6 +27,12 @@ const READ_WINDOW = 64;
 const I32_MAX = 0x7fffffff;
 /** How long a finished connection waits for the peer to hang up (see `#linger`). */
 const LINGER_MS = 2000;
+/**
+ * Bytes one connection may read before it yields to the event loop. A read that completes
+ * at once resumes the loop in a microtask, so without this a peer that keeps the socket full
+ * (a flood of empty continuation frames) would get all the service; like core's pump budget.
+ */
+const READ_BUDGET = 256 * 1024;
 
 /**
  * Writers waiting for the end of this turn's microtasks: one microtask starts them all, after
@@ -64,6 +70,8 @@ export interface ConnectionOptions {
   maxPayload?: number;
   /** The largest frame written (default 64 KiB). */
   maxFrame?: number;
+  /** The most frames one message may arrive in (`ws`'s `maxFragments`; default 131 072, 0: no cap); past it the connection closes with 1009. */
+  maxFragments?: number;
   /** Stop reading the socket while this many bytes wait to be written (default 16 MiB). */
   readPauseMark?: number;
 }
@@ -357,6 +365,7 @@ export class WebSocketConnection {
     let n = first.length;
     let reads = 0;
     let peak = 0;
+    let taken = 0;
     try {
       // (terminate() may have come first, and freed the session.)
       while (this.readyState !== 3) {
@@ -381,6 +390,12 @@ export class WebSocketConnection {
           }
         }
         if (this.bufferedAmount > this.#readPauseMark) await this.#idle();
+        taken += n;
+        if (taken >= READ_BUDGET) {
+          taken = 0;
+          await new Promise((resolve) => setTimeout(resolve, 0));
+          if (this.readyState === 3) break;
+        }
         const read = await this.#conn.read(buf);
         if (read === null) {
           native.lbws_receive_eof(this.#h);

@@ -9,6 +9,7 @@ const symbols = {
   lbws_contract: { parameters: [], result: "pointer" },
   lbws_new: { parameters: ["u32", "f64", "u32"], result: "pointer" },
   lbws_free: { parameters: ["pointer"], result: "void" },
+  lbws_set_max_fragments: { parameters: ["pointer", "f64"], result: "void" },
   lbws_accept: {
     parameters: ["pointer", "buffer", "usize", "buffer", "usize", "u32", "u32", "u32", "u32"],
     result: "i32",

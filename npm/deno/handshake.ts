@@ -25,6 +25,10 @@ function deflateArgs(pmd: boolean | DeflateOptions | undefined): [number, number
   return [flags, o.serverMaxWindowBits ?? 0, o.level ?? DEFLATE_DEFAULT_LEVEL, o.threshold ?? DEFLATE_DEFAULT_THRESHOLD];
 }
 
+/** Pause after a failed accept (out of file descriptors), and the interval between reports. */
+const ACCEPT_PAUSE_MS = 100;
+const ACCEPT_REPORT_MS = 10_000;
+
 /** Server options. */
 export interface ServeOptions extends ConnectionOptions {
   port: number;
@@ -44,6 +48,7 @@ export interface ServeOptions extends ConnectionOptions {
 export async function accept(conn: Deno.Conn, options: Omit<ServeOptions, "port"> = {}): Promise<WebSocketConnection> {
   const s = native;
   const h = s.lbws_new(0, options.maxPayload ?? 0, options.maxFrame ?? 0);
+  if (options.maxFragments !== undefined) s.lbws_set_max_fragments(h, options.maxFragments);
   const protocols = encoder.encode((options.protocols ?? []).join(","));
   const [flags, window, level, threshold] = deflateArgs(options.perMessageDeflate);
   // A client that stalls mid-request must not hold the connection forever.
@@ -132,12 +137,24 @@ export function serve(options: ServeOptions, handler: (ws: WebSocketConnection) 
   };
   options.signal?.addEventListener("abort", close);
   const finished = (async () => {
+    // At the file descriptor limit accept() fails at once and again: pause after each failure
+    // and report once per interval (core's tcp::AcceptBackoff does the same for Rust servers).
+    let reported = -Infinity;
+    let failures = 0;
     for (;;) {
       let conn: Deno.Conn;
       try {
         conn = await listener.accept();
-      } catch {
-        break;
+      } catch (e) {
+        if (stopped || e instanceof Deno.errors.BadResource || e instanceof Deno.errors.Interrupted) break;
+        failures++;
+        if (performance.now() - reported >= ACCEPT_REPORT_MS) {
+          console.error(`accept failed (${failures} since the last report; pausing ${ACCEPT_PAUSE_MS} ms after each): ${e}`);
+          reported = performance.now();
+          failures = 0;
+        }
+        await new Promise((resolve) => setTimeout(resolve, ACCEPT_PAUSE_MS));
+        continue;
       }
       try {
         (conn as Deno.TcpConn).setNoDelay(true);
@@ -163,6 +180,7 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
   if (u.protocol !== "ws:") throw new TypeError(`unsupported scheme ${u.protocol} (use ws:)`);
   const s = native;
   const h = s.lbws_new(1, options.maxPayload ?? 0, options.maxFrame ?? 0);
+  if (options.maxFragments !== undefined) s.lbws_set_max_fragments(h, options.maxFragments);
   const host = encoder.encode(u.host);
   const path = encoder.encode((u.pathname || "/") + u.search);
   const protocols = encoder.encode((options.protocols ?? []).join(","));

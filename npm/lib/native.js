@@ -36,6 +36,8 @@ class NativeSession {
     this.status = 0;
   }
   static offeredProtocols(head) { return b.offeredProtocols(head); }
+  /** ws's `maxFragments` (0: no cap); unset keeps core's default, ws's 131072. */
+  setMaxFragments(n) { if (n !== undefined) b.sessionSetMaxFragments(this.h, n); }
   start(deflate) { b.sessionStart(this.h, deflate); }
   accept(head, choose, protocol, deflate) { return b.sessionAccept(this.h, head, choose, protocol, deflate); }
   request(host, path, protocols, deflate) { b.sessionRequest(this.h, host, path, protocols, deflate); }

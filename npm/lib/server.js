@@ -1,6 +1,7 @@
 'use strict';
 // WebSocketServer, API after ws 8: { port | server | noServer }, handleUpgrade(), path,
-// maxPayload, perMessageDeflate, handleProtocols, clients. The upgrade request is checked,
+// maxPayload, maxFragments, perMessageDeflate, handleProtocols, clients; and handshakeTimeout
+// (ms, default 10 000) for a server it creates itself. The upgrade request is checked,
 // and the 101 response (accept key, subprotocol, permessage-deflate parameters) written, by
 // core through the native session; a bad request gets core's rejection response.
 
@@ -9,6 +10,8 @@ const http = require('node:http');
 const { NativeSession } = require('./native');
 const { WebSocket } = require('./websocket');
 const { deflateOptions } = require('./options');
+
+const kHandshakeTimer = Symbol('handshakeTimer');
 
 class WebSocketServer extends EventEmitter {
   constructor(options, callback) {
@@ -51,6 +54,15 @@ class WebSocketServer extends EventEmitter {
         res.writeHead(426, { 'Content-Length': body.length, 'Content-Type': 'text/plain', Upgrade: 'websocket' });
         res.end(body);
       });
+      // Every connection to our own server is for an upgrade: one whose request head is not
+      // complete within `handshakeTimeout` ms (total, however it trickles in) gets 408.
+      const timeout = options.handshakeTimeout ?? 10_000;
+      if (timeout > 0) {
+        this._server.on('connection', (socket) => {
+          socket[kHandshakeTimer] = setTimeout(() => abort(socket, 408), timeout);
+          socket.once('close', () => clearTimeout(socket[kHandshakeTimer]));
+        });
+      }
       this._server.listen(options.port, options.host, options.backlog, callback);
       this._ownServer = true;
     } else if (options.server) {
@@ -84,6 +96,7 @@ class WebSocketServer extends EventEmitter {
 
   /** Completes the upgrade of `socket` (from an 'upgrade' listener) and calls `cb(ws, req)`. */
   handleUpgrade(req, socket, head, cb) {
+    clearTimeout(socket[kHandshakeTimer]);
     socket.on('error', socketOnError);
     if (!this.shouldHandle(req) || this._state !== 0) return abort(socket, 400);
     if (this.options.verifyClient) {
@@ -120,6 +133,7 @@ class WebSocketServer extends EventEmitter {
     }
     const o = this.options;
     const native = new NativeSession(false, o.maxPayload, o.maxFrame);
+    native.setMaxFragments(o.maxFragments);
     const r = native.accept(raw, choose, protocol, this._deflate || undefined);
     const out = native.takeOutput();
     if (!r.done) {

@@ -406,6 +406,7 @@ function initClient(ws, address, protocols, options) {
   const path = (url.pathname || '/') + url.search;
   const pmd = options.perMessageDeflate === undefined ? true : options.perMessageDeflate;
   const native = new NativeSession(true, options.maxPayload, options.maxFrame);
+  native.setMaxFragments(options.maxFragments);
   native.request(hostHeader, path, protocols, deflateOptions(pmd) || undefined);
   const socket = secure
     ? tls.connect({ host, port, servername: net.isIP(host) ? undefined : host, ...options.tls })

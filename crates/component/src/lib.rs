@@ -175,6 +175,7 @@ impl handshake::Guest for Component {
             config: config(Role::Server, options.limits),
             deflate: options.deflate.map(options_in),
             protocols: SubprotocolPolicy::FirstSupported(options.protocols),
+            ..AcceptOptions::default()
         };
         let (conn, accepted) = lowbit_websockets::accept(io::Streams::new(input, output), &opts).map_err(error_out)?;
         let info = handshake::Accepted {

@@ -8,28 +8,39 @@
 //!
 //! `--threads 1` (the default) runs everything on one current-thread runtime, the shape the
 //! benchmarks compare with fastwebsockets and tokio-tungstenite; more threads use tokio's
-//! multi-thread runtime. A client that stalls its upgrade is dropped after 10 s, and at the
-//! descriptor limit the accept loop backs off instead of spinning.
+//! multi-thread runtime.
+//!
+//! Against resource attacks, as the blocking echo server (flags in `common/hardening.rs`): the
+//! whole upgrade request must arrive within 10 s (`accept_async` holds
+//! `AcceptOptions::handshake_timeout`), a message may come in at most 131,072 frames, the accept
+//! loop pauses at the file descriptor limit instead of spinning (`tcp::AcceptBackoff`), and a
+//! peer that goes quiet is pinged, then dropped (`Liveness::SERVER`). Here the write-stall
+//! timeout bounds each whole echo write rather than the time without progress (a tokio write
+//! shows no progress short of completion), which at loopback speeds is the same thing.
 
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use lowbit_websockets::liveness::{Liveness, Stall, Verdict};
 use lowbit_websockets::{
     AcceptOptions, AsyncConn, Config, DeflateOptions, OpCode, READ_LIMIT_LARGE, Role, accept_async,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+#[path = "common/hardening.rs"]
+mod hardening;
+use hardening::{Hardening, TimeoutWatch, dropped};
+
 /// The largest frame written: big enough that echoing a large message takes few frames.
 const MAX_CHUNK_SIZE: usize = 64 * 1024;
-/// How long a client may take to send its whole upgrade request.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long to wait for the client to hang up after the close handshake.
 const LINGER: Duration = Duration::from_secs(2);
-/// How long the accept loop pauses after a failure (e.g. out of file descriptors).
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-const USAGE: &str = "usage: async-echo-server [--addr HOST:PORT] [--threads N] [--max-message BYTES] [--deflate]
+const USAGE: &str =
+    "usage: async-echo-server [--addr HOST:PORT] [--threads N] [--max-message BYTES] [--deflate] [hardening flags]
   --addr         address to listen on (default 127.0.0.1:9001; port 0 picks a free one)
   --threads      runtime threads: 1 = one current-thread runtime (default), more = multi-thread
   --max-message  largest message accepted, in bytes (default 16777216)
@@ -40,14 +51,23 @@ struct Args {
     threads: usize,
     max_message: usize,
     deflate: bool,
+    hardening: Hardening,
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut args =
-        Args { addr: "127.0.0.1:9001".to_owned(), threads: 1, max_message: READ_LIMIT_LARGE, deflate: false };
+    let mut args = Args {
+        addr: "127.0.0.1:9001".to_owned(),
+        threads: 1,
+        max_message: READ_LIMIT_LARGE,
+        deflate: false,
+        hardening: Hardening::default(),
+    };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
+        if args.hardening.parse(&arg, &mut value)? {
+            continue;
+        }
         let number = |name: &str, v: String| v.parse::<usize>().map_err(|_| format!("{name}: not a number: {v}"));
         match arg.as_str() {
             "--addr" => args.addr = value("--addr")?,
@@ -55,7 +75,7 @@ fn parse_args() -> Result<Args, String> {
             "--max-message" => args.max_message = number("--max-message", value("--max-message")?)?,
             "--deflate" => args.deflate = true,
             "-h" | "--help" => {
-                println!("{USAGE}");
+                println!("{USAGE}\n{}", hardening::USAGE);
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument: {other}")),
@@ -68,7 +88,7 @@ fn main() -> ExitCode {
     let args = match parse_args() {
         Ok(args) => args,
         Err(e) => {
-            eprintln!("async-echo-server: {e}\n{USAGE}");
+            eprintln!("async-echo-server: {e}\n{USAGE}\n{}", hardening::USAGE);
             return ExitCode::from(2);
         }
     };
@@ -91,57 +111,85 @@ async fn serve(args: Args) -> Result<(), String> {
     let local = listener.local_addr().map_or_else(|_| args.addr.clone(), |a| a.to_string());
     // Whoever started us waits for this line to know the port (and that it is open).
     println!("listening on {local}");
-    let opts = AcceptOptions {
+    let opts = args.hardening.apply(AcceptOptions {
         config: Config::new(Role::Server).max_read_limit(args.max_message).max_chunk_size(MAX_CHUNK_SIZE),
         deflate: args.deflate.then(DeflateOptions::default),
         ..AcceptOptions::default()
-    };
+    });
+    let liveness = args.hardening.liveness;
+    let mut backoff = args.hardening.backoff();
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
             Err(e) => {
-                // EMFILE and friends: the pending connection stays queued, so retrying at once
-                // would spin; wait for descriptors to free up.
-                eprintln!("accept failed: {e}");
-                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                // Out of file descriptors the pending connection stays queued, so accepting
+                // again at once would fail at once: pause, and log once per interval.
+                tokio::time::sleep(hardening::accept_failed(&mut backoff, &e)).await;
                 continue;
             }
         };
         let opts = opts.clone();
         tokio::spawn(async move {
-            if let Err(e) = echo(stream, &opts).await {
+            if let Err(e) = echo(stream, &opts, liveness).await {
                 eprintln!("connection: {e}");
             }
         });
     }
 }
 
-/// One connection: handshake, then echo until the close handshake or an error.
-async fn echo(mut stream: TcpStream, opts: &AcceptOptions) -> lowbit_websockets::Result<()> {
+/// One connection: handshake (within the options' deadline), then echo until the close
+/// handshake, an error or a stall.
+async fn echo(mut stream: TcpStream, opts: &AcceptOptions, liveness: Liveness) -> lowbit_websockets::Result<()> {
     stream.set_nodelay(true)?;
     let result = async {
-        let (mut conn, _accepted) = match tokio::time::timeout(HANDSHAKE_TIMEOUT, accept_async(&mut stream, opts)).await
-        {
-            Ok(accepted) => accepted?,
-            Err(_) => return Ok(()), // stalled: the connection is dropped
-        };
-        echo_messages(&mut conn).await
+        let (mut conn, _accepted) = accept_async(&mut stream, opts).await?;
+        echo_messages(&mut conn, liveness).await
     }
     .await;
     // After a refused request too: its 4xx answer must not be lost to a reset.
-    linger(stream).await;
+    if !hardening::stalled(&result) {
+        linger(stream).await;
+    }
     result
 }
 
-/// Echoes until the close handshake completes or the connection fails.
-async fn echo_messages(conn: &mut AsyncConn<&mut TcpStream>) -> lowbit_websockets::Result<()> {
+/// Echoes until the close handshake completes, the connection fails or the peer stalls.
+async fn echo_messages(conn: &mut AsyncConn<&mut TcpStream>, liveness: Liveness) -> lowbit_websockets::Result<()> {
+    let mut watch = TimeoutWatch::new(liveness);
+    let pong = Arc::clone(&watch.pong);
+    conn.handlers().set_pong_handler(move |_| pong.store(true, Ordering::Relaxed));
     let mut buf = Vec::new();
     loop {
-        let (op, payload) = conn.read_message(&mut buf).await?;
+        // `read_message` is cancel-safe: a timeout loses nothing of a message half read.
+        let read = match liveness.idle {
+            Some(idle) => tokio::time::timeout(idle, conn.read_message(&mut buf)).await.ok(),
+            None => Some(conn.read_message(&mut buf).await),
+        };
+        let Some(read) = read else {
+            match watch.timed_out() {
+                Verdict::Alive => {}
+                Verdict::Ping => within(liveness.write_stall, conn.ping(b"")).await?,
+                Verdict::Drop(why) => return Err(dropped(why)),
+            }
+            continue;
+        };
+        let (op, payload) = read?;
         if op == OpCode::Close {
             return Ok(());
         }
-        conn.write_message(op, payload).await?;
+        watch.heard();
+        within(liveness.write_stall, conn.write_message(op, payload)).await?;
+    }
+}
+
+/// Runs a write, failing it as a stalled peer if it takes longer than `limit`.
+async fn within(
+    limit: Option<Duration>,
+    write: impl Future<Output = lowbit_websockets::Result<()>>,
+) -> lowbit_websockets::Result<()> {
+    match limit {
+        Some(limit) => tokio::time::timeout(limit, write).await.unwrap_or_else(|_| Err(dropped(Stall::WriteStalled))),
+        None => write.await,
     }
 }
 

@@ -93,6 +93,8 @@ pub(crate) enum Output {
 pub struct Decoder {
     role: Role,
     limit: u64,
+    /// `max_fragments`: frames per message.
+    max_frames: usize,
     /// RSV bits that a negotiated extension claims on a message's first frame.
     rsv_allowed: u8,
     /// The bits the caller allowed with `set_reserved_bits` (deflate adds RSV1 to them).
@@ -128,6 +130,8 @@ pub struct Decoder {
     fragment: Option<(OpCode, u8)>,
     /// Payload bytes of the message in progress, counted against `limit`.
     msg_len: u64,
+    /// Frames of the fragmented message in progress so far, counted against `max_frames`.
+    frames: usize,
     utf8: Utf8Validator,
     /// permessage-deflate, when negotiated.
     inflate: Option<Inflate>,
@@ -150,6 +154,7 @@ impl Decoder {
         Self {
             role: config.role,
             limit: config.max_read_limit as u64,
+            max_frames: config.max_fragments,
             rsv_allowed: 0,
             rsv_extra: 0,
             buf: Vec::new(),
@@ -168,6 +173,7 @@ impl Decoder {
             msg_taken: false,
             fragment: None,
             msg_len: 0,
+            frames: 0,
             utf8: Utf8Validator::new(),
             inflate: None,
         }
@@ -401,6 +407,9 @@ impl Decoder {
         match (h.op, self.fragment) {
             (OpCode::Continuation, None) => return Err(Error::UnexpectedContinuation),
             (OpCode::Text | OpCode::Binary, Some(_)) => return Err(Error::ExpectedContinuation),
+            (OpCode::Continuation, Some(_)) if self.frames >= self.max_frames => {
+                return Err(Error::TooManyFragments { limit: self.max_frames as u64 });
+            }
             _ => {}
         }
         if h.op.is_data() || h.op == OpCode::Continuation {
@@ -528,7 +537,9 @@ impl Decoder {
         if h.op != OpCode::Continuation {
             self.fragment = Some((h.op, h.rsv));
             self.utf8.reset();
+            self.frames = 0;
         }
+        self.frames += 1;
         self.msg_len += h.payload_len;
         // Reserve what the header announced (already checked against the limit), so a long
         // message grows the buffer once instead of doubling its way up; but never more than a
@@ -606,11 +617,13 @@ impl Decoder {
         if h.op != OpCode::Continuation {
             self.fragment = (!h.is_final).then_some((h.op, h.rsv));
             self.msg_len = if h.is_final { 0 } else { h.payload_len };
+            self.frames = 1;
         } else if h.is_final {
             self.fragment = None;
             self.msg_len = 0;
         } else {
             self.msg_len += h.payload_len;
+            self.frames += 1;
         }
         Ok(Output::Data { is_final: h.is_final, rsv: h.rsv, op: h.op, input: Some((body, end)) })
     }
@@ -761,6 +774,62 @@ mod tests {
         assert!(matches!(err, Error::InvalidUtf8));
         // Each read is validated as it lands (a read is at most 16 input buffers long here).
         assert!(pos < wire.len(), "failed only at the end of the message");
+    }
+
+    /// A text frame without FIN and `continuations` continuations (the last with FIN), each
+    /// carrying `each` bytes: the shape of a fragment flood when `each` is empty.
+    fn fragmented(continuations: usize, each: &[u8]) -> Vec<u8> {
+        let mut enc = crate::encode::Encoder::new(Role::Client);
+        let mut out = Vec::new();
+        enc.encode_frame(false, 0, OpCode::Text, each, &mut out).unwrap();
+        for i in 0..continuations {
+            enc.encode_frame(i + 1 == continuations, 0, OpCode::Continuation, each, &mut out).unwrap();
+        }
+        out
+    }
+
+    /// `max_fragments` frames make a message, one more fails with 1009, whether the frames
+    /// are decoded in place (empty or whole) or through the message buffer (longer than a
+    /// read), as messages or as frames; the count starts again with the next message.
+    #[test]
+    fn a_message_past_the_fragment_cap_fails_with_too_many_fragments() {
+        let config = Config::new(Role::Server).max_fragments(8);
+        for (each, piece) in [(&b""[..], 1 << 16), (b"abc", 1 << 16), (&[b'x'; 5000][..], 3000)] {
+            for frames in [false, true] {
+                let poll = |dec: &mut Decoder| -> Result<usize, Error> {
+                    let mut n = 0;
+                    while if frames { dec.poll_frame()?.is_some() } else { dec.poll_message()?.is_some() } {
+                        n += 1;
+                    }
+                    Ok(n)
+                };
+                let mut dec = Decoder::new(&config);
+                let mut wire = fragmented(7, each);
+                wire.extend(fragmented(7, each));
+                let mut pos = 0;
+                let mut out = 0;
+                while pos < wire.len() {
+                    let n = piece.min(wire.len() - pos);
+                    pos += dec.feed(&wire[pos..pos + n]);
+                    out += poll(&mut dec).unwrap();
+                }
+                assert_eq!(out, if frames { 16 } else { 2 }, "two messages of 8 frames pass");
+
+                let mut dec = Decoder::new(&config);
+                let wire = fragmented(8, each);
+                let mut pos = 0;
+                let err = loop {
+                    assert!(pos < wire.len(), "9 frames went through");
+                    let n = piece.min(wire.len() - pos);
+                    pos += dec.feed(&wire[pos..pos + n]);
+                    if let Err(e) = poll(&mut dec) {
+                        break e;
+                    }
+                };
+                assert!(matches!(err, Error::TooManyFragments { limit: 8 }), "{err:?}");
+                assert_eq!(err.close_code(), Some(CloseCode::MESSAGE_TOO_BIG));
+            }
+        }
     }
 
     #[test]

@@ -20,6 +20,15 @@ pub enum Error {
         /// The configured limit in bytes.
         limit: u64,
     },
+    /// A message arrived in more frames than `max_fragments` allows (1009). 1009 rather than
+    /// `ws`'s 1008: RFC 6455 §7.4.1 keeps 1008 for a policy no more specific code covers, and
+    /// this is a message too big to process, counted in frames instead of bytes (the peer's
+    /// remedy is the same: fewer, larger frames or a smaller message). Python websockets
+    /// also sends 1009.
+    TooManyFragments {
+        /// The configured cap, in frames per message.
+        limit: u64,
+    },
     /// A frame has RSV bits set that no negotiated extension claims (RFC 6455 §5.2; 1002).
     ProtocolReservedBits {
         /// The RSV bits as they sit in the first header byte (`0x40` = RSV1).
@@ -120,7 +129,7 @@ impl Error {
     pub fn close_code(&self) -> Option<CloseCode> {
         use Error::*;
         Some(match self {
-            MessageTooBig { .. } => CloseCode::MESSAGE_TOO_BIG,
+            MessageTooBig { .. } | TooManyFragments { .. } => CloseCode::MESSAGE_TOO_BIG,
             InvalidUtf8 | InvalidCompressedData => CloseCode::INVALID_FRAME_PAYLOAD_DATA,
             ProtocolReservedBits { .. }
             | UnexpectedContinuation
@@ -160,6 +169,7 @@ impl Error {
         use Error::*;
         match self {
             MessageTooBig { .. } => "MessageTooBig",
+            TooManyFragments { .. } => "TooManyFragments",
             ProtocolReservedBits { .. } => "ProtocolReservedBits",
             WebSocketClosed => "WebSocketClosed",
             UnexpectedContinuation => "UnexpectedContinuation",
@@ -189,6 +199,7 @@ impl fmt::Display for Error {
         use Error::*;
         match self {
             MessageTooBig { limit } => write!(f, "message exceeds max read limit of {limit} bytes"),
+            TooManyFragments { limit } => write!(f, "message exceeds the cap of {limit} frames per message"),
             ProtocolReservedBits { rsv } => {
                 write!(f, "protocol error: reserved bits {rsv:#04x} set without a negotiated extension")
             }

@@ -145,6 +145,11 @@ pub enum HandshakeError {
     UnofferedExtension,
     /// The stream ended before the request or response head was complete.
     Eof,
+    /// The request head was not complete within the handshake deadline
+    /// ([`AcceptOptions::handshake_timeout`](crate::AcceptOptions::handshake_timeout); 408
+    /// Request Timeout). The deadline is total, so a peer trickling its request a byte at a
+    /// time meets it as surely as a silent one.
+    Timeout,
     /// Reading or writing the stream failed.
     Io(io::Error),
     /// The operating system's random source failed while making a client key.
@@ -158,6 +163,7 @@ impl HandshakeError {
         use HandshakeError::*;
         Some(match self {
             MethodNotGet => 405,
+            Timeout => 408,
             HttpVersion => 505,
             UnsupportedVersion => 426,
             MissingHost
@@ -254,6 +260,7 @@ impl fmt::Display for HandshakeError {
             UnofferedProtocol => f.write_str("server chose a subprotocol the client did not offer"),
             UnofferedExtension => f.write_str("server chose an extension the client did not offer"),
             Eof => f.write_str("stream ended before the handshake was complete"),
+            Timeout => f.write_str("request head not complete within the handshake deadline"),
             Io(e) => write!(f, "i/o error: {e}"),
             Random(e) => write!(f, "random source failed: {e}"),
         }
@@ -334,7 +341,8 @@ fn is_header_value(s: &str) -> bool {
 }
 
 /// Reads from `stream` onto `buf` until a read brings a `\n`, or fails with `too_large` once
-/// `buf` holds more than [`MAX_HANDSHAKE_SIZE`] bytes.
+/// `buf` holds more than [`MAX_HANDSHAKE_SIZE`] bytes, or with [`HandshakeError::Timeout`]
+/// once `deadline` has passed (checked before every read, each read bounded by the time left).
 ///
 /// A head can only become complete on a line ending, so parsing after reads without one would
 /// be wasted work, and quadratic for a peer that trickles its head a byte at a time.
@@ -342,17 +350,26 @@ fn read_to_line_end<S: Read>(
     stream: &mut S,
     buf: &mut Vec<u8>,
     too_large: HandshakeError,
+    deadline: &mut Option<step::Deadline<'_, S>>,
 ) -> Result<(), HandshakeError> {
     let mut chunk = [0u8; 4096];
     loop {
         if buf.len() > MAX_HANDSHAKE_SIZE {
             return Err(too_large);
         }
+        if let Some(deadline) = deadline {
+            deadline.before_read(stream)?;
+        }
         let n = match stream.read(&mut chunk) {
             Ok(0) => return Err(HandshakeError::Eof),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(HandshakeError::Io(e)),
+            Err(e) => {
+                return Err(match deadline {
+                    Some(deadline) => deadline.explain(e),
+                    None => HandshakeError::Io(e),
+                });
+            }
         };
         // `get`: a faulty `Read` could claim more bytes than the chunk holds.
         let fresh = chunk.get(..n).unwrap_or(&chunk);

@@ -32,7 +32,10 @@
 //! The HTTP upgrade lives in [`handshake`] (HTTP rules) and [`upgrade`] (the subprotocol
 //! policy and permessage-deflate negotiation on top, as sans-IO steps and as the blocking
 //! [`accept`] and [`connect`]); [`tcp::linger`] closes a TCP connection without losing the last
-//! bytes written. Errors, each with the close code it sends, are in [`Error`].
+//! bytes written. Against resource attacks: [`AcceptOptions::handshake_timeout`] (a total
+//! deadline, held exactly by [`tcp::accept`] and `accept_async`),
+//! [`Config::max_fragments`], [`tcp::AcceptBackoff`] for accept loops at the file descriptor
+//! limit, and the opt-in [`liveness`] policy that drops stalled peers. Errors, each with the close code it sends, are in [`Error`].
 //!
 //! Every rule lives once: an error names the rule it broke and the close code it sends
 //! ([`Error::close_code`]); the engine sends that close before the error reaches the caller.
@@ -61,6 +64,7 @@ pub mod engine;
 pub mod error;
 pub mod frame;
 pub mod handshake;
+pub mod liveness;
 pub mod mask;
 pub mod pump;
 pub mod role;
@@ -84,7 +88,7 @@ pub use engine::{Handlers, Session, Spare};
 pub use error::{Error, Misuse, Result};
 pub use frame::{Header, OpCode};
 pub use role::{
-    CHUNK_SIZE_BALANCED, CHUNK_SIZE_LOW_MEMORY, CHUNK_SIZE_STREAMING, Config, READ_LIMIT_LARGE, READ_LIMIT_SMALL,
-    READ_LIMIT_STANDARD, Role,
+    CHUNK_SIZE_BALANCED, CHUNK_SIZE_LOW_MEMORY, CHUNK_SIZE_STREAMING, Config, MAX_FRAGMENTS, READ_LIMIT_LARGE,
+    READ_LIMIT_SMALL, READ_LIMIT_STANDARD, Role,
 };
-pub use upgrade::{AcceptOptions, ConnectOptions, SubprotocolPolicy, accept, connect};
+pub use upgrade::{AcceptOptions, ConnectOptions, HANDSHAKE_TIMEOUT, SubprotocolPolicy, accept, connect};

@@ -24,6 +24,11 @@ pub const CHUNK_SIZE_BALANCED: usize = 8192;
 /// 32 KiB: throughput for large transfers; matches DEFLATE's window.
 pub const CHUNK_SIZE_STREAMING: usize = 32768;
 
+/// 131,072: the default `max_fragments`, as `ws` 8.21's servers have it. Autobahn's
+/// fragmentation cases send up to 65,536 frames per message (4 MiB in 64-byte fragments), and
+/// an honest sender splits at its chunk size, so a message past this many frames is a flood.
+pub const MAX_FRAGMENTS: usize = 128 * 1024;
+
 /// A connection's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -37,12 +42,25 @@ pub struct Config {
     /// read buffer grows (at least 4 KiB); it starts at 1 KiB and grows only while reads fill
     /// it. Default [`CHUNK_SIZE_LOW_MEMORY`].
     pub max_chunk_size: usize,
+    /// The most frames one message may arrive in (its first frame and its continuations,
+    /// empty ones included). One more fails with [`Error::TooManyFragments`] and closes with
+    /// 1009: a message the peer cuts into ever more, ever smaller (or empty) frames costs work
+    /// per frame and can stay unfinished forever within `max_read_limit`. `usize::MAX` turns
+    /// the cap off. Default [`MAX_FRAGMENTS`].
+    ///
+    /// [`Error::TooManyFragments`]: crate::Error::TooManyFragments
+    pub max_fragments: usize,
 }
 
 impl Config {
     /// The defaults for `role`.
     pub const fn new(role: Role) -> Self {
-        Self { role, max_read_limit: READ_LIMIT_STANDARD, max_chunk_size: CHUNK_SIZE_LOW_MEMORY }
+        Self {
+            role,
+            max_read_limit: READ_LIMIT_STANDARD,
+            max_chunk_size: CHUNK_SIZE_LOW_MEMORY,
+            max_fragments: MAX_FRAGMENTS,
+        }
     }
 
     /// A configuration for `role` with the Go API's two limits (0 = the default for each), as
@@ -63,6 +81,15 @@ impl Config {
     pub const fn max_chunk_size(mut self, size: usize) -> Self {
         if size != 0 {
             self.max_chunk_size = size;
+        }
+        self
+    }
+
+    /// Sets `max_fragments`; 0 keeps the default, as the other setters do (`usize::MAX` turns
+    /// the cap off).
+    pub const fn max_fragments(mut self, frames: usize) -> Self {
+        if frames != 0 {
+            self.max_fragments = frames;
         }
         self
     }

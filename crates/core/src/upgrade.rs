@@ -14,7 +14,8 @@
 
 mod subprotocol;
 
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
+use std::time::{Duration, Instant};
 
 pub use subprotocol::SubprotocolPolicy;
 
@@ -22,11 +23,16 @@ use crate::conn::Conn;
 use crate::deflate::negotiate::{client_offer, client_verify, server_accept};
 use crate::deflate::{DeflateConfig, DeflateOptions};
 use crate::error::{Error, Result};
-use crate::handshake::step::drive;
+use crate::handshake::step::{Deadline, drive};
 use crate::handshake::{
     self, Accept, Accepted, ClientHandshake, ClientOptions, Connected, HandshakeError, Request, Step,
 };
 use crate::role::{Config, Role};
+
+/// The default [`AcceptOptions::handshake_timeout`]: 10 s for the whole upgrade request, as
+/// the shipped servers use. A browser sends its request in one packet; a client still
+/// sending after 10 s is stalled or an attacker holding a connection open.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How a server accepts connections.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,11 +43,26 @@ pub struct AcceptOptions {
     pub deflate: Option<DeflateOptions>,
     /// How the subprotocol is picked; none by default.
     pub protocols: SubprotocolPolicy,
+    /// How long the whole upgrade request may take, from the call to the end of its head
+    /// (total, not per read: a client trickling a byte a second meets it too); past it the
+    /// request is refused with 408 and [`HandshakeError::Timeout`]. `None`: no deadline.
+    /// Default [`HANDSHAKE_TIMEOUT`].
+    ///
+    /// [`accept_async`](crate::accept_async) and [`tcp::accept`](crate::tcp::accept) hold it
+    /// exactly. The generic [`accept`] cannot cut a blocking read short, so it meets the
+    /// deadline at the first read that returns after it: give its stream a read timeout too,
+    /// or a silent client holds it until that read returns.
+    pub handshake_timeout: Option<Duration>,
 }
 
 impl Default for AcceptOptions {
     fn default() -> Self {
-        Self { config: Config::new(Role::Server), deflate: None, protocols: SubprotocolPolicy::None }
+        Self {
+            config: Config::new(Role::Server),
+            deflate: None,
+            protocols: SubprotocolPolicy::None,
+            handshake_timeout: Some(HANDSHAKE_TIMEOUT),
+        }
     }
 }
 
@@ -176,7 +197,9 @@ impl ClientUpgrade {
 
 /// Runs the server handshake on `stream` and returns the connection, with deflate configured
 /// as negotiated. Bad requests are answered with a 4xx response and return
-/// [`Error::Handshake`].
+/// [`Error::Handshake`]; a request not complete within [`AcceptOptions::handshake_timeout`]
+/// gets 408 and [`HandshakeError::Timeout`] (see there for blocking reads; on a `TcpStream`,
+/// [`tcp::accept`](crate::tcp::accept) holds the deadline exactly).
 ///
 /// A server and a client over loopback, permessage-deflate on for both:
 /// ```
@@ -218,16 +241,29 @@ pub fn accept<S: Read + Write>(stream: S, opts: &AcceptOptions) -> Result<(Conn<
 /// [`accept`] with a hook that sees the request first; see [`server_step`] for what it may
 /// decide.
 pub fn accept_with<S: Read + Write>(
-    mut stream: S,
+    stream: S,
     opts: &AcceptOptions,
     hook: impl FnOnce(&Request<'_>) -> Option<Accept>,
 ) -> Result<(Conn<S>, Accepted)> {
+    accept_bounded(stream, opts, hook, &mut |_, _| Ok(()))
+}
+
+/// [`accept_with`], with every read bounded by `bound` (given the time left before the
+/// handshake deadline), so the deadline holds against a silent client too.
+pub(crate) fn accept_bounded<S: Read + Write>(
+    mut stream: S,
+    opts: &AcceptOptions,
+    hook: impl FnOnce(&Request<'_>) -> Option<Accept>,
+    bound: &mut dyn FnMut(&mut S, Duration) -> io::Result<()>,
+) -> Result<(Conn<S>, Accepted)> {
+    let deadline = opts.handshake_timeout.map(|timeout| Deadline { at: Instant::now() + timeout, bound });
     // `server_step` calls the hook only on the step that ends the loop, so it is there.
     let mut hook = Some(hook);
     let accepted = drive(
         &mut stream,
         &[],
         || HandshakeError::RequestTooLarge,
+        deadline,
         |buf| server_step(buf, opts, |req| hook.take().and_then(|hook| hook(req))),
     )?;
     let config = Config { role: Role::Server, ..opts.config };
@@ -242,7 +278,7 @@ pub fn accept_with<S: Read + Write>(
 pub fn connect<S: Read + Write>(mut stream: S, opts: &ConnectOptions) -> Result<(Conn<S>, Connected)> {
     let mut request = Vec::with_capacity(256);
     let client = ClientUpgrade::new(opts, &mut request)?;
-    let connected = drive(&mut stream, &request, || HandshakeError::ResponseTooLarge, |buf| client.step(buf))?;
+    let connected = drive(&mut stream, &request, || HandshakeError::ResponseTooLarge, None, |buf| client.step(buf))?;
     let config = Config { role: Role::Client, ..opts.config };
     let mut conn = Conn::with_early_data(stream, config, &connected.leftover);
     conn.set_deflate(connected.deflate.as_ref(), None);

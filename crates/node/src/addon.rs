@@ -131,6 +131,13 @@ pub fn session_new(client: bool, max_payload: Option<f64>, max_frame: Option<u32
     })
 }
 
+/// Sets the most frames one incoming message may arrive in (`ws`'s `maxFragments`; 0: no
+/// cap); past it core closes with 1009. Call before the handshake or `sessionStart`.
+#[napi]
+pub fn session_set_max_fragments(s: &mut External<State>, frames: f64) {
+    s.conn.set_max_fragments(if frames >= 1.0 { frames.min(usize::MAX as f64) as usize } else { 0 });
+}
+
 /// Starts the session without a handshake (the `Codec`), deflate on with defaults if asked.
 #[napi]
 pub fn session_start(s: &mut External<State>, deflate: bool) {

@@ -127,6 +127,15 @@ pub extern "C" fn lbws_new(client: u32, max_payload: f64, max_frame: u32) -> *mu
     Box::into_raw(Box::new(Handle { conn, events: Vec::new(), error: String::new(), used: 0, info: String::new() }))
 }
 
+/// Sets the most frames one incoming message may arrive in (0: no cap); past it core closes
+/// with 1009. Call before the handshake.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lbws_set_max_fragments(h: *mut Handle, frames: f64) {
+    if let Some(h) = unsafe { h.as_mut() } {
+        h.conn.set_max_fragments(if frames >= 1.0 { frames as usize } else { 0 });
+    }
+}
+
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lbws_free(h: *mut Handle) {
     if !h.is_null() {

@@ -89,6 +89,12 @@ impl Conn {
         Self { config, session: None, offer: None, handshake_out: Vec::new(), released: false }
     }
 
+    /// Sets core's fragment cap (`ws`'s `maxFragments`: 0 turns it off, as there); takes
+    /// effect for a session started afterwards.
+    pub fn set_max_fragments(&mut self, frames: usize) {
+        self.config.max_fragments = if frames == 0 { usize::MAX } else { frames };
+    }
+
     /// A live session without a handshake (for `Codec`).
     pub fn start(&mut self, deflate: Option<&lowbit_websockets::DeflateConfig>) {
         self.session = Some(self.live(deflate));
@@ -117,7 +123,7 @@ impl Conn {
         protocols: SubprotocolPolicy,
         deflate: Option<&DeflateOptions>,
     ) -> Result<Handshake, Failure> {
-        let opts = AcceptOptions { config: self.config, deflate: deflate.copied(), protocols };
+        let opts = AcceptOptions { config: self.config, deflate: deflate.copied(), protocols, ..AcceptOptions::default() };
         match upgrade::server_step(head, &opts, |_| None) {
             Step::NeedMore => Ok(Handshake::Incomplete),
             Step::Refused { response, error } => {

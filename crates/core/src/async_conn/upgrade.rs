@@ -1,7 +1,8 @@
 //! The upgrade in async form: [`accept_async`] and [`connect_async`], one call each from a
 //! fresh stream to a ready [`AsyncConn`], as read loops over core's sans-IO steps
-//! ([`server_step`], [`ClientUpgrade`]). Bound them with `tokio::time::timeout`: a client that
-//! trickles its request must not hold a connection for long.
+//! ([`server_step`], [`ClientUpgrade`]). [`accept_async`] holds
+//! [`AcceptOptions::handshake_timeout`] itself; bound [`connect_async`] with
+//! `tokio::time::timeout` if a server may stall.
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -13,7 +14,10 @@ use crate::upgrade::{AcceptOptions, ClientUpgrade, ConnectOptions, server_step};
 
 /// Runs the server handshake on `stream` and returns the connection, with deflate configured
 /// as negotiated; the async [`accept`](crate::accept). A bad request is answered with its 4xx
-/// response and fails with [`Error::Handshake`].
+/// response and fails with [`Error::Handshake`]; a request not complete within
+/// [`AcceptOptions::handshake_timeout`] (total, from the call) is answered with 408 and fails
+/// with [`HandshakeError::Timeout`]. The deadline is a tokio timer: with it set, the runtime
+/// needs its time driver (`enable_time`, or `enable_all`).
 pub async fn accept_async<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
     opts: &AcceptOptions,
@@ -30,10 +34,23 @@ pub async fn accept_async_with<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> Result<(AsyncConn<S>, Accepted)> {
     // `server_step` calls the hook only on the step that ends the loop, so it is there.
     let mut hook = Some(hook);
-    let accepted = drive(&mut stream, &[], HandshakeError::RequestTooLarge, |buf| {
+    let handshake = drive(&mut stream, &[], HandshakeError::RequestTooLarge, |buf| {
         server_step(buf, opts, |req| hook.take().and_then(|hook| hook(req)))
-    })
-    .await?;
+    });
+    let accepted = match opts.handshake_timeout {
+        None => handshake.await?,
+        Some(timeout) => match tokio::time::timeout(timeout, handshake).await {
+            Ok(accepted) => accepted?,
+            Err(_) => {
+                let mut response = Vec::new();
+                HandshakeError::Timeout.write_rejection(&mut response);
+                // Best effort, like every refusal: the client sent only a partial request, so
+                // our side of the stream has room for these few bytes.
+                let _ = send(&mut stream, &response).await;
+                return Err(HandshakeError::Timeout.into());
+            }
+        },
+    };
     Ok((server_conn(stream, opts.config, &accepted), accepted))
 }
 

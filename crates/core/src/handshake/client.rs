@@ -396,7 +396,7 @@ impl ClientHandshake {
 pub fn connect<S: Read + Write>(stream: &mut S, opts: &ClientOptions) -> Result<Connected, HandshakeError> {
     let mut request = Vec::with_capacity(256);
     let client = ClientHandshake::new(opts, &mut request)?;
-    drive(stream, &request, || HandshakeError::ResponseTooLarge, |buf| client.step(buf))
+    drive(stream, &request, || HandshakeError::ResponseTooLarge, None, |buf| client.step(buf))
 }
 
 #[cfg(test)]

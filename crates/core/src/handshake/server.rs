@@ -401,6 +401,7 @@ pub fn accept<S: Read + Write>(
         stream,
         &[],
         || HandshakeError::RequestTooLarge,
+        None,
         |buf| server_step(buf, |req| choose.take().map_or_else(Accept::default, |choose| choose(req))),
     )
 }

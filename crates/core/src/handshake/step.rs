@@ -5,7 +5,8 @@
 //! buffer) and decides nothing until the head is complete. It never reads, writes or blocks, so
 //! an event loop, a JavaScript runtime or a test can drive it as well as [`drive`] does.
 
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
+use std::time::{Duration, Instant};
 
 use super::{HandshakeError, read_to_line_end};
 
@@ -37,17 +38,49 @@ pub enum Step<T, E = HandshakeError> {
     },
 }
 
+/// A total deadline for reading a handshake head: checked before every read, and each read
+/// bounded by the time left through `bound` (a socket's read timeout), so neither a silent
+/// peer nor one trickling a byte at a time holds the handshake past `at`.
+pub(crate) struct Deadline<'a, S> {
+    /// When the head must be complete.
+    pub at: Instant,
+    /// Bounds the next blocking read of the stream to the time given; streams that cannot
+    /// (`Read` in general) do nothing, and the deadline is then met at the first read that
+    /// returns after it.
+    pub bound: &'a mut dyn FnMut(&mut S, Duration) -> io::Result<()>,
+}
+
+impl<S> Deadline<'_, S> {
+    /// Fails with [`HandshakeError::Timeout`] if the deadline has passed; bounds the next read
+    /// to the time left otherwise.
+    pub(crate) fn before_read(&mut self, stream: &mut S) -> Result<(), HandshakeError> {
+        let left = self.at.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(HandshakeError::Timeout);
+        }
+        (self.bound)(stream, left).map_err(HandshakeError::Io)
+    }
+
+    /// A failed read: the timeout if the read was cut short by the bound, else the I/O error.
+    pub(crate) fn explain(&self, error: io::Error) -> HandshakeError {
+        let cut = matches!(error.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut);
+        if cut && Instant::now() >= self.at { HandshakeError::Timeout } else { HandshakeError::Io(error) }
+    }
+}
+
 /// Runs a handshake over a blocking stream: writes `request` (a client's upgrade request;
-/// empty for a server), then reads onto one buffer and calls `step` until it is done or
-/// refused, and writes the answer it gives.
+/// empty for a server), then reads onto one buffer (within `deadline`, if any) and calls `step`
+/// until it is done or refused, and writes the answer it gives.
 ///
 /// A refusal's response is written best effort: the handshake has failed already, and its
 /// error says why better than a broken pipe would. Read failures are refused the same way
-/// (a head over [`MAX_HANDSHAKE_SIZE`](super::MAX_HANDSHAKE_SIZE) gets its 431).
+/// (a head over [`MAX_HANDSHAKE_SIZE`](super::MAX_HANDSHAKE_SIZE) gets its 431, a deadline
+/// passed its 408).
 pub(crate) fn drive<S: Read + Write, T, E: From<HandshakeError>>(
     stream: &mut S,
     request: &[u8],
     too_large: fn() -> HandshakeError,
+    mut deadline: Option<Deadline<'_, S>>,
     mut step: impl FnMut(&[u8]) -> Step<T, E>,
 ) -> Result<T, E> {
     if !request.is_empty() {
@@ -66,7 +99,7 @@ pub(crate) fn drive<S: Read + Write, T, E: From<HandshakeError>>(
                 return Ok(result);
             }
         }
-        if let Err(error) = read_to_line_end(stream, &mut buf, too_large()) {
+        if let Err(error) = read_to_line_end(stream, &mut buf, too_large(), &mut deadline) {
             let mut response = Vec::new();
             error.write_rejection(&mut response);
             let _ = send(stream, &response);
