@@ -166,14 +166,15 @@ function initClient(ws, address, protocols, options) {
     req = ws._req = null;
     const r = native.response(responseHead(res));
     if (r.error != null || !r.done) {
-      const message = r.error != null ? clientHandshakeMessage(r, !!pmd) : 'Invalid handshake response';
+      const message = r.error != null ? clientHandshakeMessage(r, !!pmd, protocols.length > 0) : 'Invalid handshake response';
       ws._abortHandshake(socket, message);
       return;
     }
     // ws's client requires one of the subprotocols it offered (RFC 6455 §4.1 lets a client
     // fail the connection when the server's choice does not suit it).
     if (protocols.length && !r.protocol) {
-      ws._abortHandshake(socket, 'Server sent no subprotocol');
+      const sent = res.headers['sec-websocket-protocol'] !== undefined;
+      ws._abortHandshake(socket, sent ? 'Server sent an invalid subprotocol' : 'Server sent no subprotocol');
       return;
     }
     ws._setSocket(socket, head, native, r.protocol, r.extensions, opts);

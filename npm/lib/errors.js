@@ -47,6 +47,7 @@ function frameError(kind, detail, closeCode) {
   const [Ctor, message, code, prefixed] = make ? make(detail) : [Error, detail, 'WS_ERR_PROTOCOL', false];
   const err = new Ctor(prefixed ? `Invalid WebSocket frame: ${message}` : message);
   err.code = code;
+  if (code === 'Z_DATA_ERROR') err.errno = -3; // zlib's Z_DATA_ERROR, as ws's error carries
   /** The core error kind, e.g. 'UnmaskedFrame'. */
   err.kind = kind;
   err[kStatusCode] = closeCode;
@@ -54,11 +55,12 @@ function frameError(kind, detail, closeCode) {
 }
 
 /** ws's message for a client handshake that core refused (`r`: the handshake result). */
-function clientHandshakeMessage(r, offeredExtensions) {
+function clientHandshakeMessage(r, offeredExtensions, offeredProtocols) {
   switch (r.kind) {
     case 'MissingUpgrade': return 'Invalid Upgrade header';
     case 'AcceptMismatch': return 'Invalid Sec-WebSocket-Accept header';
-    case 'UnofferedProtocol': return 'Server sent an invalid subprotocol';
+    case 'UnofferedProtocol':
+      return offeredProtocols ? 'Server sent an invalid subprotocol' : 'Server sent a subprotocol but none was requested';
     case 'UnofferedExtension':
       return offeredExtensions
         ? 'Server indicated an extension that was not requested'

@@ -171,6 +171,7 @@ class WebSocketServer extends EventEmitter {
     if (this._state > RUNNING) return abort(socket, 503);
     let choose = false;
     let protocol = null;
+    let unoffered = null;
     if (this.options.handleProtocols) {
       let offered = null;
       try {
@@ -181,9 +182,13 @@ class WebSocketServer extends EventEmitter {
       if (offered && offered.length) {
         choose = true;
         const chosen = this.options.handleProtocols(new Set(offered), req);
-        // ws sends whatever handleProtocols returns; core refuses a name the client did not
-        // offer (RFC 6455 §4.2.2), so such an answer picks no subprotocol instead.
-        protocol = chosen === false || chosen == null || !offered.includes(String(chosen)) ? null : String(chosen);
+        protocol = chosen === false || chosen == null || chosen === '' ? null : String(chosen);
+        // A name the client did not offer: core would refuse it (RFC 6455 §4.2.2), ws sends
+        // it as the application asked (and its client refuses it); see README.
+        if (protocol !== null && !offered.includes(protocol)) {
+          unoffered = protocol;
+          protocol = null;
+        }
       }
     }
     const o = this.options;
@@ -194,12 +199,12 @@ class WebSocketServer extends EventEmitter {
       this._refuse(req, socket, r, out);
       return;
     }
-    if (this.listenerCount('headers')) out = this._emitHeaders(out, req);
+    if (unoffered !== null || this.listenerCount('headers')) out = this._emitHeaders(out, req, unoffered);
     socket.removeListener('error', socketOnError);
     socket[kUpgraded] = true;
     socket.write(out);
     const ws = new o.WebSocket(null, undefined, o);
-    ws._setSocket(socket, head, native, r.protocol, r.extensions, o);
+    ws._setSocket(socket, head, native, unoffered || r.protocol, r.extensions, o);
     if (this.clients) {
       this.clients.add(ws);
       ws.on('close', () => {
@@ -211,10 +216,11 @@ class WebSocketServer extends EventEmitter {
   }
 
   /** ws's 'headers' event: listeners see (and may add to) the 101 response's lines. */
-  _emitHeaders(out, req) {
+  _emitHeaders(out, req, protocol) {
     const text = out.toString('latin1');
     const end = text.indexOf('\r\n\r\n');
     const lines = text.slice(0, end).split('\r\n');
+    if (protocol !== null) lines.push(`Sec-WebSocket-Protocol: ${protocol}`);
     this.emit('headers', lines, req);
     return Buffer.from(`${lines.join('\r\n')}\r\n\r\n${text.slice(end + 4)}`, 'latin1');
   }
