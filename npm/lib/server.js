@@ -49,8 +49,19 @@ class WebSocketServer extends EventEmitter {
     this.clients = options.clientTracking ? new Set() : undefined;
     this._state = RUNNING;
     if (options.port != null) {
-      // A request that is not an upgrade: 426, as ws answers.
+      // A request Node's parser did not take for an upgrade. A plain HTTP request (no
+      // WebSocket header at all) gets 426, as from ws; a broken handshake (say, no `Upgrade`
+      // token) gets core's rejection, with the status every face answers.
       this._server = http.createServer((req, res) => {
+        if (req.headers['sec-websocket-key'] !== undefined || req.headers.upgrade !== undefined) {
+          const native = new NativeSession(false, 0, 0);
+          const r = native.accept(requestHead(req), false, null, undefined);
+          const out = native.takeOutput();
+          if (!r.done && out) {
+            res.socket.end(withBody(out, serverHandshakeMessage(r)));
+            return;
+          }
+        }
         const body = http.STATUS_CODES[426];
         res.writeHead(426, { 'Content-Length': body.length, 'Content-Type': 'text/plain' });
         res.end(body);
