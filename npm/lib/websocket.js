@@ -449,6 +449,7 @@ class WebSocket extends EventEmitter {
 
   /** The handshake failed: 'error', then 'close' (1006). */
   _failHandshake(err) {
+    if (this._readyState === CLOSED) return;
     this._readyState = CLOSING;
     this._errorEmitted = true;
     this.emit('error', err);
@@ -456,6 +457,7 @@ class WebSocket extends EventEmitter {
   }
 
   _emitCloseWithoutSocket() {
+    if (this._readyState === CLOSED) return;
     this._readyState = CLOSED;
     this.emit('close', this._closeCode, this._closeReason);
   }
