@@ -5,7 +5,7 @@ import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 
-export type Data = Buffer | ArrayBuffer | ArrayBufferView | string | Buffer[];
+export type Data = Buffer | ArrayBuffer | ArrayBufferView | string | Buffer[] | Blob;
 
 /** permessage-deflate settings with ws's names; `true` uses the defaults. */
 export interface PerMessageDeflateOptions {
@@ -71,7 +71,7 @@ export declare class WebSocket extends EventEmitter {
   readonly extensions: string;
   readonly url: string;
   readonly isPaused: boolean;
-  binaryType: 'nodebuffer' | 'arraybuffer';
+  binaryType: 'nodebuffer' | 'arraybuffer' | 'fragments' | 'blob';
 
   send(data: Data | number, cb?: (err?: Error) => void): void;
   send(data: Data | number, options: SendOptions, cb?: (err?: Error) => void): void;
@@ -97,6 +97,9 @@ export declare class WebSocket extends EventEmitter {
   on(event: 'error', listener: (err: Error & { code?: string }) => void): this;
   /** The socket drained: bufferedAmount fell back (our addition to ws's events). */
   on(event: 'drain', listener: () => void): this;
+  on(event: 'upgrade', listener: (res: IncomingMessage) => void): this;
+  on(event: 'unexpected-response', listener: (req: import('node:http').ClientRequest, res: IncomingMessage) => void): this;
+  on(event: 'redirect', listener: (url: string, req: import('node:http').ClientRequest) => void): this;
   on(event: string | symbol, listener: (...args: any[]) => void): this;
   once(event: 'open', listener: () => void): this;
   once(event: 'message', listener: (data: Buffer, isBinary: boolean) => void): this;
@@ -178,6 +181,9 @@ export declare class Codec {
   /** The close code core answers `bytes` with at a fresh session (`null`: accepted). */
   static closeCodeFor(bytes: Data, options?: { client?: boolean; deflate?: boolean; maxPayload?: number }): number | null;
 }
+
+/** A Duplex over `ws`, as ws's `createWebSocketStream`. */
+export declare function createWebSocketStream(ws: WebSocket, options?: import('node:stream').DuplexOptions): import('node:stream').Duplex;
 
 export { WebSocketServer as Server };
 export default WebSocket;

@@ -4,11 +4,13 @@
 
 const { WebSocket } = require('./lib/websocket');
 const { WebSocketServer } = require('./lib/server');
+const { createWebSocketStream } = require('./lib/stream');
 const { Codec } = require('./lib/codec');
 
 WebSocket.WebSocket = WebSocket;
 WebSocket.WebSocketServer = WebSocketServer;
 WebSocket.Server = WebSocketServer;
+WebSocket.createWebSocketStream = createWebSocketStream;
 WebSocket.Codec = Codec;
 
 module.exports = WebSocket;

@@ -4,6 +4,6 @@ import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 const WebSocket = require('./index.js');
 
-export const { WebSocketServer, Codec } = WebSocket;
+export const { WebSocketServer, createWebSocketStream, Codec } = WebSocket;
 export { WebSocket };
 export default WebSocket;

@@ -22,14 +22,23 @@ function deflateOptions(pmd) {
   return out;
 }
 
-/** Message data as bytes: strings as UTF-8; ArrayBuffers and views without a copy. */
+/**
+ * Message data as bytes, as ws takes it: strings as UTF-8; ArrayBuffers and views without a
+ * copy; an array of Buffers joined (ours); anything else through `Buffer.from` (an array of
+ * byte values; a plain object throws a TypeError).
+ */
 function toBuffer(data) {
   if (Buffer.isBuffer(data)) return data;
   if (typeof data === 'string') return Buffer.from(data);
   if (data instanceof ArrayBuffer || data instanceof SharedArrayBuffer) return Buffer.from(data);
   if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  if (Array.isArray(data)) return Buffer.concat(data.map(toBuffer));
-  return Buffer.from(String(data));
+  if (Array.isArray(data) && data.length && data.every(Buffer.isBuffer)) return Buffer.concat(data);
+  return Buffer.from(data);
 }
 
-module.exports = { deflateOptions, toBuffer };
+/** Whether `value` is a Blob (or a File). */
+function isBlob(value) {
+  return typeof Blob !== 'undefined' && value instanceof Blob;
+}
+
+module.exports = { deflateOptions, toBuffer, isBlob };

@@ -193,6 +193,13 @@ impl Session {
         self.writer.write_close(&mut self.out, code, reason)
     }
 
+    /// Queues a close frame with no status code (the peer reports 1005, No Status Received),
+    /// as `ws` and browsers send for a `close()` without a code. Keep receiving as after
+    /// [`Session::close`].
+    pub fn close_without_status(&mut self) -> Result<()> {
+        self.writer.close_without_status(&mut self.out)
+    }
+
     /// Fails the connection with `code` without waiting for the peer: queues the close frame
     /// (if ours has not gone out) and stops reading.
     pub fn fail(&mut self, code: CloseCode, reason: &str) -> Result<()> {
@@ -342,6 +349,20 @@ mod tests {
         );
         assert!(client.is_finished());
         assert!(matches!(client.send_message(OpCode::Text, b"late"), Err(Error::WebSocketClosed)));
+    }
+
+    #[test]
+    fn close_without_status_is_an_empty_close_answered_empty() {
+        let mut client = Session::new(Config::new(Role::Client), None);
+        let mut server = Session::new(Config::new(Role::Server), None);
+        client.close_without_status().unwrap();
+        assert!(client.close_sent());
+        let close = client.take_output();
+        assert_eq!(close.len(), 6, "header and mask key, no body");
+        assert_eq!(events(&mut server, &close), [r#"Close { frame: CloseFrame { code: None, reason: "" }, body: [] }"#]);
+        let echo = server.take_output();
+        assert_eq!(echo, [0x88, 0x00]);
+        assert!(matches!(client.close_without_status(), Err(Error::WebSocketClosed)));
     }
 
     #[test]

@@ -157,6 +157,36 @@ pub enum HandshakeError {
 }
 
 impl HandshakeError {
+    /// The variant's name (`"AcceptMismatch"`, `"Status"`, ...), for faces that map errors to
+    /// their own messages or codes.
+    pub fn kind(&self) -> &'static str {
+        use HandshakeError::*;
+        match self {
+            MethodNotGet => "MethodNotGet",
+            HttpVersion => "HttpVersion",
+            MissingHost => "MissingHost",
+            MissingUpgrade => "MissingUpgrade",
+            MissingConnectionUpgrade => "MissingConnectionUpgrade",
+            UnsupportedVersion => "UnsupportedVersion",
+            MissingKey => "MissingKey",
+            InvalidKey => "InvalidKey",
+            DuplicateHeader(_) => "DuplicateHeader",
+            InvalidHeaderValue(_) => "InvalidHeaderValue",
+            RequestTooLarge => "RequestTooLarge",
+            ResponseTooLarge => "ResponseTooLarge",
+            Malformed(_) => "Malformed",
+            Rejected { .. } => "Rejected",
+            InvalidArgument(_) => "InvalidArgument",
+            Status(_) => "Status",
+            AcceptMismatch => "AcceptMismatch",
+            UnofferedProtocol => "UnofferedProtocol",
+            UnofferedExtension => "UnofferedExtension",
+            Eof => "Eof",
+            Io(_) => "Io",
+            Random(_) => "Random",
+        }
+    }
+
     /// The HTTP status a server answers this error with, or `None` when it sends nothing (the
     /// stream failed or ended, or the error is one only a client meets).
     pub fn status(&self) -> Option<u16> {

@@ -69,12 +69,15 @@ pub struct HandshakeResult {
     pub error: Option<String>,
     /// The HTTP status of the rejection (server side).
     pub status: Option<u32>,
+    /// The core error kind of the failure: a handshake error's variant
+    /// (`"AcceptMismatch"`, `"UnofferedProtocol"`, ...) or `"Negotiation"`.
+    pub kind: Option<String>,
 }
 
 impl HandshakeResult {
     fn from(result: std::result::Result<Handshake, Failure>) -> Self {
         let mut r =
-            Self { done: false, used: 0, protocol: None, extensions: None, path: None, error: None, status: None };
+            Self { done: false, used: 0, protocol: None, extensions: None, path: None, error: None, status: None, kind: None };
         match result {
             Ok(Handshake::Incomplete) => {}
             Ok(Handshake::Done { used, protocol, extensions, path }) => {
@@ -86,6 +89,7 @@ impl HandshakeResult {
             }
             Err(f) => {
                 r.error = Some(f.message);
+                r.kind = Some(f.kind.to_owned());
                 r.status = f.code.map(u32::from);
             }
         }
@@ -312,16 +316,23 @@ pub fn session_pong<'env>(env: &'env Env, s: &mut External<State>, data: &[u8]) 
     output_buffer(env, &mut s.conn)
 }
 
-/// Queues our close frame (core checks the code and the reason's length).
+/// Queues our close frame (core checks the code and the reason's length); without a code, a
+/// close frame with no body (the peer sees 1005), as `ws` sends for `close()`.
 #[napi]
 pub fn session_close<'env>(
     env: &'env Env,
     s: &mut External<State>,
-    code: u32,
+    code: Option<u32>,
     reason: String,
 ) -> Result<Option<BufferSlice<'env>>> {
-    let code = u16::try_from(code).map_err(|_| Error::from_reason(format!("invalid close code {code}")))?;
-    s.conn.close(code, &reason).map_err(js_error)?;
+    match code {
+        None => s.conn.close_without_status(),
+        Some(code) => {
+            let code = u16::try_from(code).map_err(|_| Error::from_reason(format!("invalid close code {code}")))?;
+            s.conn.close(code, &reason)
+        }
+    }
+    .map_err(js_error)?;
     output_buffer(env, &mut s.conn)
 }
 

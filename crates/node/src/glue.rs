@@ -47,11 +47,11 @@ impl From<Error> for Failure {
 }
 
 impl From<HandshakeError> for Failure {
-    /// The status is the HTTP status of the rejection, the kind that of [`Error::Handshake`].
+    /// The status is the HTTP status of the rejection, the kind the handshake error's
+    /// variant ([`HandshakeError::kind`]).
     fn from(e: HandshakeError) -> Self {
-        let status = e.status();
-        let e = Error::Handshake(e);
-        Self { code: status, message: e.to_string(), kind: e.kind() }
+        let (status, kind) = (e.status(), e.kind());
+        Self { code: status, message: Error::Handshake(e).to_string(), kind }
     }
 }
 
@@ -237,6 +237,11 @@ impl Conn {
 
     pub fn close(&mut self, code: u16, reason: &str) -> Result<(), Failure> {
         Ok(self.session()?.close(CloseCode(code), reason)?)
+    }
+
+    /// Queues a close frame without a status code.
+    pub fn close_without_status(&mut self) -> Result<(), Failure> {
+        Ok(self.session()?.close_without_status()?)
     }
 
     pub fn fail(&mut self, code: u16, reason: &str) -> Result<(), Failure> {

@@ -288,6 +288,11 @@ impl Writer {
         self.emit(w, true, |enc, out| enc.encode_close(code, reason, out))
     }
 
+    /// Sends our close frame with an empty body (no status code).
+    pub(crate) fn close_without_status<W: Sink>(&mut self, w: &mut W) -> Result<()> {
+        self.echo_close(w, None)
+    }
+
     /// Answers the peer's close, echoing its status code, and records that ours went out.
     fn echo_close<W: Sink>(&mut self, w: &mut W, code: Option<CloseCode>) -> Result<()> {
         self.check_open()?;

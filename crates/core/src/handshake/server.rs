@@ -170,13 +170,15 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<(Request<'_>, usize)>, Handsha
     if !lists_token(parsed_headers, "Connection", "upgrade") {
         return Err(HandshakeError::MissingConnectionUpgrade);
     }
-    if single_header(parsed_headers, "Sec-WebSocket-Version")? != Some(b"13".as_slice()) {
-        return Err(HandshakeError::UnsupportedVersion);
-    }
+    // The key before the version, as `ws` checks them: a request that lacks both is refused
+    // for the key (400), which every client that sends a version does too.
     let key = single_header(parsed_headers, "Sec-WebSocket-Key")?.ok_or(HandshakeError::MissingKey)?;
     let key = std::str::from_utf8(key).map_err(|_| HandshakeError::InvalidKey)?;
     if !is_valid_key(key) {
         return Err(HandshakeError::InvalidKey);
+    }
+    if single_header(parsed_headers, "Sec-WebSocket-Version")? != Some(b"13".as_slice()) {
+        return Err(HandshakeError::UnsupportedVersion);
     }
     for value in header_values(parsed_headers, "Sec-WebSocket-Protocol") {
         if !utf8(value, "Sec-WebSocket-Protocol")?.split(',').map(str::trim_ascii).all(|p| p.is_empty() || is_token(p))
@@ -566,6 +568,8 @@ mod tests {
                 "400 Bad Request",
             ),
             (request_lines(&[HOST, UPGRADE, CONNECTION, VERSION]), "MissingKey", "400 Bad Request"),
+            // Neither key nor version: refused for the key, as `ws` does.
+            (request_lines(&[HOST, UPGRADE, CONNECTION]), "MissingKey", "400 Bad Request"),
             (
                 request_lines(&[HOST, UPGRADE, CONNECTION, VERSION, KEY_LINE, KEY_LINE]),
                 "DuplicateHeader(\"Sec-WebSocket-Key\")",
@@ -625,6 +629,7 @@ mod tests {
         for (buf, want, line) in cases {
             let e = parse_err(&buf);
             assert_eq!(format!("{e:?}"), want, "{}", String::from_utf8_lossy(&buf));
+            assert!(want.starts_with(e.kind()) && !want[e.kind().len()..].starts_with(char::is_alphanumeric), "{want}");
             assert_eq!(status_line(&e), format!("HTTP/1.1 {line}"), "{want}");
         }
         // A non-UTF-8 Host value (httparse allows obs-text bytes in values).
