@@ -182,6 +182,7 @@ impl HandshakeError {
             UnofferedProtocol => "UnofferedProtocol",
             UnofferedExtension => "UnofferedExtension",
             Eof => "Eof",
+            Timeout => "Timeout",
             Io(_) => "Io",
             Random(_) => "Random",
         }
