@@ -6,6 +6,7 @@
 
 import { contract, decoder, EMPTY, encoder, errorMessage, L, native, takeOutput, view } from "./ffi.ts";
 import { DEDICATED, reserve, SLAB, slab, take, written } from "./pool.ts";
+import { type LivenessOptions, Watch } from "./liveness.ts";
 
 const { EVENT_TEXT, EVENT_BINARY, EVENT_CLOSE, EVENT_PING, EVENT_PONG, EVENT_HEAD_LEN, STATE_CLOSE_SENT, STATE_FINISHED } =
   contract;
@@ -63,7 +64,7 @@ export interface DeflateOptions {
 }
 
 /** Options common to both ends. */
-export interface ConnectionOptions {
+export interface ConnectionOptions extends LivenessOptions {
   /** Offer (client) or accept (server) permessage-deflate. */
   perMessageDeflate?: boolean | DeflateOptions;
   /** The largest message accepted, after inflation (default 100 MiB); larger ones close with 1009. */
@@ -140,6 +141,7 @@ export class WebSocketConnection {
   #closeReason = "";
   #readPauseMark: number;
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
+  #watch: Watch;
   /** Resolves when the connection is closed. */
   readonly closed: Promise<{ code: number; reason: string }>;
   #resolveClosed!: (v: { code: number; reason: string }) => void;
@@ -151,6 +153,11 @@ export class WebSocketConnection {
     const info = decoder.decode(view(native.lbws_handshake_info_ptr(h), native.lbws_handshake_info_len(h))).split("\n");
     [this.protocol, this.extensions, this.path] = [info[0] ?? "", info[1] ?? "", info[2] ?? ""];
     this.#readPauseMark = options.readPauseMark ?? 16 * 1024 * 1024;
+    this.#watch = new Watch(options, {
+      writing: () => this.#writing !== null,
+      ping: () => this.ping().catch(() => {}),
+      drop: () => this.terminate(),
+    });
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
     this.#flush();
     // Not a microtask: frames that came with the handshake must wait until the caller, who
@@ -335,12 +342,14 @@ export class WebSocketConnection {
     q.length = 0;
     this.#writing = data;
     this.#written = 0;
+    this.#watch.writeStarted();
     this.#conn.write(data).then(this.#onWritten, this.#onWriteFailed);
   }
 
   #onWritten = (n: number) => {
     const data = this.#writing!;
     this.#written += n;
+    this.#watch.wrote(n);
     if (this.#written < data.length) {
       this.#conn.write(data.subarray(this.#written)).then(this.#onWritten, this.#onWriteFailed);
       return;
@@ -401,6 +410,7 @@ export class WebSocketConnection {
           native.lbws_receive_eof(this.#h);
           break;
         }
+        this.#watch.heard();
         chunk = buf;
         n = read;
       }
@@ -523,6 +533,7 @@ export class WebSocketConnection {
     if (this.readyState === 3) return;
     this.readyState = 3;
     if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
+    this.#watch.stop();
     closeQuietly(this.#conn);
     // Free the session once pending writes settle.
     this.#idle().then(() => native.lbws_free(this.#h));

@@ -6,6 +6,7 @@
  */
 
 import { contract, encoder, errorMessage, L, native, takeOutput } from "./ffi.ts";
+import { SERVER_DEFAULTS } from "./liveness.ts";
 import {
   closeQuietly,
   type ConnectionOptions,
@@ -71,7 +72,8 @@ export async function accept(conn: Deno.Conn, options: Omit<ServeOptions, "port"
     closeQuietly(conn);
     throw err;
   }
-  return new WebSocketConnection(conn, h, got.head.slice(Number(s.lbws_handshake_used(h))), options);
+  // Servers drop stalled and (after a ping) quiet peers unless told otherwise.
+  return new WebSocketConnection(conn, h, got.head.slice(Number(s.lbws_handshake_used(h))), { ...SERVER_DEFAULTS, ...options });
 }
 
 /**

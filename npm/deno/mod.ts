@@ -25,4 +25,5 @@
 export type { ConnectionOptions, DeflateOptions, SendOptions } from "./connection.ts";
 export { WebSocketConnection, WebSocketError } from "./connection.ts";
 export type { ConnectOptions, Server, ServeOptions } from "./handshake.ts";
+export type { LivenessOptions } from "./liveness.ts";
 export { accept, connect, serve } from "./handshake.ts";

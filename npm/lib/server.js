@@ -8,6 +8,7 @@
 const { EventEmitter } = require('node:events');
 const http = require('node:http');
 const { NativeSession } = require('./native');
+const { SERVER_DEFAULTS } = require('./liveness');
 const { WebSocket } = require('./websocket');
 const { deflateOptions } = require('./options');
 const { serverHandshakeMessage } = require('./errors');
@@ -40,6 +41,8 @@ class WebSocketServer extends EventEmitter {
       path: null,
       port: null,
       WebSocket,
+      // Ours: drop stalled and (after a ping) quiet peers; see liveness.js.
+      ...SERVER_DEFAULTS,
       ...options,
     };
     if ((options.port == null && !options.server && !options.noServer) ||

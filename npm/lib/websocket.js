@@ -10,6 +10,7 @@ const {
 } = require('./native');
 const { toBuffer, isBlob } = require('./options');
 const { frameError } = require('./errors');
+const { watch } = require('./liveness');
 const { addEventListener, removeEventListener, defineEventAttributes } = require('./events');
 
 const CONNECTING = 0;
@@ -47,6 +48,7 @@ class WebSocket extends EventEmitter {
     this._closeFrameReceived = false;
     this._closeFrameSent = false;
     this._closeTimer = null;
+    this._watch = null; // liveness.js, when the options turn it on
     this._closeTimeout = CLOSE_TIMEOUT;
     this._readPaused = false;
     this._userPaused = false;
@@ -107,6 +109,7 @@ class WebSocket extends EventEmitter {
     // Any Duplex can carry a connection; only sockets have these.
     if (typeof socket.setNoDelay === 'function') socket.setNoDelay(true);
     if (typeof socket.setTimeout === 'function') socket.setTimeout(0);
+    this._watch = watch(this, socket, options);
     // Bytes that came with the handshake go back to the socket, to be read like the rest once
     // the caller has attached its listeners (the server's callback runs after this returns).
     if (head && head.length) socket.unshift(head);
@@ -124,6 +127,7 @@ class WebSocket extends EventEmitter {
   _onData(chunk) {
     const native = this._native;
     if (!native || this._readyState === CLOSED) return;
+    if (this._watch) this._watch.heard();
     const buf = native.receiveInto(chunk);
     // Read the shared description before any listener runs.
     const eventsLen = INFO[0];
@@ -229,6 +233,7 @@ class WebSocket extends EventEmitter {
     this._readyState = CLOSING;
     if (this._closeTimer) clearTimeout(this._closeTimer);
     this._closeTimer = null;
+    if (this._watch) this._watch.stop();
     this._failQueue(new Error('The socket was closed while the blob was being read'));
     // Nothing more can be read or written: the native session and its buffers go now.
     if (this._native) this._native.release();
@@ -255,6 +260,7 @@ class WebSocket extends EventEmitter {
   _write(buf, cb) {
     const socket = this._socket;
     socket.write(buf, cb);
+    if (this._watch) this._watch.wrote(buf.length);
     if (!this._readPaused && socket.writableLength > this._readPauseMark) {
       this._readPaused = true;
       socket.pause();
@@ -505,7 +511,10 @@ class FrameWriter {
       return;
     }
     socket.cork();
-    for (let i = 0; i < list.length - 1; i++) socket.write(list[i]);
+    for (let i = 0; i < list.length - 1; i++) {
+      socket.write(list[i]);
+      if (ws._watch) ws._watch.wrote(list[i].length);
+    }
     ws._write(list[list.length - 1], cb);
     socket.uncork();
   }

@@ -1,6 +1,7 @@
 // Resource attacks against our Node server, with a second client echoing meanwhile: a trickled
-// upgrade request (408 at handshakeTimeout), a flood of empty continuation frames, and a
-// message past maxFragments (core's cap, 1009). Shared data: fixtures/attacks.mjs (the Deno
+// upgrade request (408 at handshakeTimeout), a flood of empty continuation frames, a
+// message past maxFragments (core's cap, 1009), a reader that stops reading
+// (writeStallTimeout) and a peer that goes quiet (idleTimeout, after a ping). Shared data: fixtures/attacks.mjs (the Deno
 // server's test uses the same). Outcomes are asserted; the waits are hang guards.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,7 +11,7 @@ import { WebSocket } from '../index.mjs';
 import { ourEchoServer, closeServer, opened, nextMessage } from './helpers.mjs';
 import {
   REQUEST, HANDSHAKE_TIMEOUT_MS, TRICKLE_MS, CAP, CAP_CLOSE_CODE, ECHOES,
-  FLOOD_START, FLOOD_BATCH, fragmented, serverFrames,
+  FLOOD_START, FLOOD_BATCH, fragmented, serverFrames, STALL_MS, IDLE_MS, STALL_MESSAGE,
 } from './fixtures/attacks.mjs';
 
 /** A raw TCP client; `received` collects what the server sends. */
@@ -125,5 +126,42 @@ test('a message past maxFragments closes with 1009; another client is unaffected
   await echo(good, 1);
   good.terminate();
   c.socket.destroy();
+  await closeServer(wss);
+});
+
+test('a reader that stops reading is dropped at writeStallTimeout; another client echoes', { timeout: 60_000 }, async () => {
+  const { wss, url } = await ourEchoServer({ writeStallTimeout: STALL_MS, idleTimeout: 0 });
+  const good = await opened(new WebSocket(url));
+  const stalled = await upgraded(wss.address().port);
+  stalled.socket.pause(); // reads nothing more: the server's echoes pile up
+  let sent = 0;
+  // Send until the server drops us; bounded, should the drop never come.
+  while (!stalled.ended && sent < 4000) {
+    if (!stalled.socket.write(STALL_MESSAGE)) {
+      await Promise.race([new Promise((r) => stalled.socket.once('drain', r)), until(() => stalled.ended)]);
+    }
+    sent++;
+    if (sent % 16 === 0) await echo(good, sent);
+  }
+  await until(() => stalled.ended);
+  assert.ok(sent < 4000, 'the stalled reader was never dropped');
+  await echo(good, -1);
+  assert.equal(good.readyState, WebSocket.OPEN);
+  good.terminate();
+  await closeServer(wss);
+});
+
+test('a quiet peer is pinged, then dropped at idleTimeout; one that answers pings stays', { timeout: 60_000 }, async () => {
+  const { wss, url } = await ourEchoServer({ idleTimeout: IDLE_MS, writeStallTimeout: 0 });
+  const good = await opened(new WebSocket(url)); // answers pings by itself, as browsers do
+  const quiet = await upgraded(wss.address().port);
+  await until(() => quiet.ended);
+  const frames = serverFrames(quiet.received);
+  assert.equal(frames.length, 1, 'one ping, then the drop');
+  assert.equal(frames[0].op, 9);
+  // The good client was as quiet, but answered the server's pings: still served.
+  assert.equal(good.readyState, WebSocket.OPEN);
+  await echo(good, 1);
+  good.terminate();
   await closeServer(wss);
 });

@@ -2,7 +2,7 @@
 //!
 //! The [`Decoder`] owns an input buffer and a message buffer, both sized by use: the input
 //! buffer grows while reads fill it (up to the configured read buffer size) and both give back
-//! what recent traffic did not need ([`crate::sizing`]). A frame whose payload is already whole in the input buffer is unmasked in
+//! what recent traffic did not need (the `sizing` module). A frame whose payload is already whole in the input buffer is unmasked in
 //! place and handed out without a copy; anything longer is unmasked straight into the message
 //! buffer as its bytes arrive, so text is validated piece by piece and fails on the first bad
 //! piece (RFC 6455 §8.1), and `max_read_limit` is checked against each header before any
@@ -149,7 +149,7 @@ struct Inflate {
 
 impl Decoder {
     /// A decoder for `config.role`. Its input buffer is allocated at the first read, small, and
-    /// grows up to the read buffer size `config` implies ([`crate::sizing`]).
+    /// grows up to the read buffer size `config` implies (the `sizing` module).
     pub fn new(config: &Config) -> Self {
         Self {
             role: config.role,

@@ -1,5 +1,5 @@
 //! When a server gives up on a peer: one that stopped reading while we have output for it,
-//! and one that has gone quiet. Opt-in: [`Conn`](crate::Conn), [`AsyncConn`] and
+//! and one that has gone quiet. Opt-in: [`Conn`](crate::Conn), `AsyncConn` and
 //! [`Session`](crate::Session) run no timers, so nothing here applies unless a driver uses it
 //! (the shipped servers do, with [`Liveness::SERVER`]).
 //!

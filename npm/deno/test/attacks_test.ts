@@ -1,10 +1,11 @@
 // Resource attacks against the Deno FFI server, with a second client echoing meanwhile: a
 // trickled upgrade request (closed at handshakeTimeout), a flood of empty continuation frames
 // (the read loop's budget keeps the other connection served), and a message past
-// maxFragments (core's cap, 1009). Shared data: ../../test/fixtures/attacks.mjs (the Node
+// maxFragments (core's cap, 1009), a reader that stops reading (writeStallTimeout) and a
+// peer that goes quiet (idleTimeout, after a ping). Shared data: ../../test/fixtures/attacks.mjs (the Node
 // server's test uses the same). Outcomes are asserted; the waits are hang guards.
 import { assert, assertEquals } from "./assert.ts";
-import { serve } from "../mod.ts";
+import { serve, type ServeOptions } from "../mod.ts";
 import {
   CAP,
   CAP_CLOSE_CODE,
@@ -13,12 +14,15 @@ import {
   FLOOD_START,
   fragmented,
   HANDSHAKE_TIMEOUT_MS,
+  IDLE_MS,
   REQUEST,
   serverFrames,
+  STALL_MESSAGE,
+  STALL_MS,
   TRICKLE_MS,
 } from "../../test/fixtures/attacks.mjs";
 
-function echoServer(opts: { handshakeTimeout?: number; maxFragments?: number }) {
+function echoServer(opts: Omit<ServeOptions, "port">) {
   const server = serve({ port: 0, ...opts }, (ws) => {
     ws.on("message", (data, isBinary) => ws.send(data, { binary: isBinary }).catch(() => {}));
   });
@@ -175,6 +179,53 @@ Deno.test("a message past maxFragments closes with 1009; another client is unaff
   await closeGood(ws);
   await c.reading;
   c.conn.close();
+  server.close();
+  await server.finished;
+});
+
+Deno.test("a reader that stops reading is dropped at writeStallTimeout; another client echoes", async () => {
+  const { server, url } = echoServer({ writeStallTimeout: STALL_MS, idleTimeout: 0 });
+  const ws = await good(url);
+  // Upgrades, then never reads again: the server's echoes pile up.
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+  await conn.write(REQUEST);
+  const head = new Uint8Array(1024);
+  let got = "";
+  while (!got.includes("\r\n\r\n")) got += new TextDecoder().decode(head.subarray(0, (await conn.read(head)) ?? 0));
+  assert(got.startsWith("HTTP/1.1 101 "), got);
+  let sent = 0;
+  let dropped = false;
+  const writer = (async () => {
+    try {
+      // Bounded, should the drop never come; a write fails once the server has hung up.
+      for (; sent < 4000; sent++) {
+        for (let at = 0; at < STALL_MESSAGE.length;) at += await conn.write(STALL_MESSAGE.subarray(at));
+      }
+    } catch {
+      dropped = true;
+    }
+  })();
+  for (let i = 0; !dropped && sent < 4000; i++) await echo(ws, i);
+  await writer;
+  assert(dropped, "the stalled reader was never dropped");
+  await echo(ws, -1);
+  conn.close();
+  await closeGood(ws);
+  server.close();
+  await server.finished;
+});
+
+Deno.test("a quiet peer is pinged, then dropped at idleTimeout; one that answers pings stays", async () => {
+  const { server, url } = echoServer({ idleTimeout: IDLE_MS, writeStallTimeout: 0 });
+  const ws = await good(url); // Deno's WebSocket answers pings by itself, as browsers do
+  const quiet = await upgraded(server.addr.port);
+  await quiet.reading;
+  const frames = serverFrames(quiet.state.bytes);
+  assertEquals(frames.map((f) => f.op), [9], "one ping, then the drop");
+  assertEquals(ws.readyState, WebSocket.OPEN);
+  await echo(ws, 1);
+  quiet.conn.close();
+  await closeGood(ws);
   server.close();
   await server.finished;
 });
