@@ -31,7 +31,17 @@ export interface BackpressureOptions {
   maxFrame?: number;
 }
 
-export interface ClientOptions extends BackpressureOptions {
+/** Dropping stalled peers (ours; 0 turns a rule off). Servers default to 30 000 / 120 000 / true; clients to off. */
+export interface LivenessOptions {
+  /** Drop the peer when output waits this many ms without a byte written. */
+  writeStallTimeout?: number;
+  /** Drop the peer when nothing arrives for this many ms. */
+  idleTimeout?: number;
+  /** At `idleTimeout`, ping first and drop only if still nothing arrives. */
+  sendPingsAutomatically?: boolean;
+}
+
+export interface ClientOptions extends BackpressureOptions, LivenessOptions {
   /** Default `true`, as in ws. */
   perMessageDeflate?: boolean | PerMessageDeflateOptions;
   /** The largest message accepted (after inflation). Default 100 MiB. */
@@ -109,7 +119,7 @@ export declare class WebSocket extends EventEmitter {
   once(event: string | symbol, listener: (...args: any[]) => void): this;
 }
 
-export interface ServerOptions extends BackpressureOptions {
+export interface ServerOptions extends BackpressureOptions, LivenessOptions {
   host?: string;
   port?: number;
   backlog?: number;
